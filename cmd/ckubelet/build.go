@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ckubelet/ckubelet/internal/build"
+	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/oci"
+	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/progress"
+	"github.com/ckubelet/ckubelet/internal/report"
+)
+
+func newBuildCommand() *cobra.Command {
+	var (
+		version, platforms, out, compression, cacheDir string
+		cgo, verbose                                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build the kubelet image for every platform and write it to the output",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ps, err := catalog.ParsePlatforms(platforms)
+			if err != nil {
+				return err
+			}
+			target, err := output.ParseTarget(out)
+			if err != nil {
+				return err
+			}
+			comp, err := oci.ParseCompression(compression)
+			if err != nil {
+				return err
+			}
+			var goOutput io.Writer
+			if verbose {
+				goOutput = os.Stderr
+			}
+			prog := progress.New(os.Stderr)
+			res, err := build.Run(cmd.Context(), build.Options{
+				KubernetesVersion: version,
+				Platforms:         ps,
+				Output:            target,
+				Cgo:               cgo,
+				Compression:       comp,
+				CacheDir:          cacheDir,
+				Verbose:           goOutput,
+				Progress:          prog,
+			})
+			prog.Wait()
+			if err != nil {
+				return err
+			}
+			return printSummary(cmd.OutOrStdout(), target, res)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes release: latest, MAJOR.MINOR (newest patch) or vX.Y.Z")
+	f.StringVar(&platforms, "platform", catalog.DefaultPlatforms, "comma-separated platforms")
+	f.StringVar(&out, "output", output.DefaultTarget, "oci:DIR, oci-archive:FILE, docker-archive:FILE (one platform) or registry:REPO")
+	f.BoolVar(&cgo, "cgo", false, "build kubelet with cgo and a C cross compiler per target, as upstream does (default: static)")
+	f.StringVar(&compression, "compression", string(oci.Gzip), "layer compression: gzip or zstd")
+	f.StringVar(&cacheDir, "cache-dir", build.DefaultCacheDir(), "where compiled binaries and layers are cached")
+	f.BoolVar(&verbose, "verbose", false, "show the go command's output")
+	return cmd
+}
+
+// printSummary lists what was written: each image, its platforms, digests and sizes.
+func printSummary(w io.Writer, target output.Target, res *build.Result) error {
+	for _, n := range res.Images {
+		d, err := n.Index.Digest()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s %s (index %s)\n", target, n.Image.Ref(), d)
+		sizes, err := report.IndexSizes(n.Index)
+		if err != nil {
+			return err
+		}
+		for _, s := range sizes {
+			fmt.Fprintf(w, "  %-13s %s  %s MiB compressed / %s MiB extracted\n", s.Platform, s.Digest, report.MiB(s.Compressed), report.MiB(s.Extracted))
+		}
+	}
+	return nil
+}

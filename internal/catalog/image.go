@@ -1,0 +1,28 @@
+package catalog
+
+import "fmt"
+
+// Image names what one built image is called.
+type Image struct {
+	Repository string // "kubelet"
+	Tag        string // "v1.37.2-trixie"
+}
+
+// Ref is the image's name as written into layouts and archives: "kubelet:v1.37.2-trixie".
+func (i Image) Ref() string { return i.Repository + ":" + i.Tag }
+
+// KubeletImage names the kubelet image of a version. base names the userland distribution and
+// release ("trixie"), in the style of the original project's "v1.21.1-alpine3.13".
+func KubeletImage(v Version, base string) Image {
+	return Image{Repository: "kubelet", Tag: fmt.Sprintf("%s-%s", v, base)}
+}
+
+// KubeletEntrypoint is the original project's entrypoint: the paths kubeadm writes, so that a node
+// joined by kubeadm needs no extra arguments. Arguments given to the container are appended.
+var KubeletEntrypoint = []string{
+	"/usr/bin/kubelet",
+	"--config=/var/lib/kubelet/config.yaml",
+	"--register-node",
+	"--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+	"--kubeconfig=/etc/kubernetes/kubelet.conf",
+}

@@ -1,0 +1,102 @@
+package catalog
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/semver"
+)
+
+// Version is a resolved Kubernetes release, e.g. v1.37.2.
+type Version string
+
+// Minor returns "37" for v1.37.2, as upstream's gitMinor.
+func (v Version) Minor() string { return strings.Split(strings.TrimPrefix(string(v), "v"), ".")[1] }
+
+// Major returns "1" for v1.37.2, as upstream's gitMajor.
+func (v Version) Major() string { return strings.Split(strings.TrimPrefix(string(v), "v"), ".")[0] }
+
+// StagingVersion is the version the k8s.io/* staging modules are published under for this
+// release: v1.37.2 -> v0.37.2 (prerelease suffixes carry over).
+func (v Version) StagingVersion() string { return "v0" + strings.TrimPrefix(string(v), "v"+v.Major()) }
+
+var minorPattern = regexp.MustCompile(`^v?(\d+)\.(\d+)$`)
+
+// ResolveVersion turns a --kubernetes-version value into one of the available versions.
+// "latest" is the newest release; "1.37" the newest patch of 1.37; "v1.37.2" (or "1.37.2") exactly that.
+// Prereleases are chosen only when named exactly.
+func ResolveVersion(requested string, available []string) (Version, error) {
+	valid := make([]string, 0, len(available))
+	for _, v := range available {
+		// Build metadata (+incompatible) never names a Kubernetes release.
+		if semver.IsValid(v) && semver.Build(v) == "" {
+			valid = append(valid, v)
+		}
+	}
+	semver.Sort(valid)
+	requested = strings.TrimSpace(requested)
+
+	switch {
+	case requested == "" || requested == "latest":
+		if r := newestRelease(valid, ""); r != "" {
+			return Version(r), nil
+		}
+		return "", fmt.Errorf("no Kubernetes release found on the Go module proxy")
+	case minorPattern.MatchString(requested):
+		m := minorPattern.FindStringSubmatch(requested)
+		prefix := "v" + m[1] + "." + m[2]
+		if r := newestRelease(valid, prefix); r != "" {
+			return Version(r), nil
+		}
+		return "", fmt.Errorf("kubernetes %s: no release of that minor on the Go module proxy; nearest: %s",
+			requested, strings.Join(nearest(valid, prefix+".0"), ", "))
+	default:
+		want := requested
+		if !strings.HasPrefix(want, "v") {
+			want = "v" + want
+		}
+		if !semver.IsValid(want) || semver.Canonical(want) != want {
+			return "", fmt.Errorf("kubernetes version %q: want latest, MAJOR.MINOR (1.37) or vMAJOR.MINOR.PATCH (v1.37.2)", requested)
+		}
+		for _, v := range valid {
+			if v == want {
+				return Version(v), nil
+			}
+		}
+		return "", fmt.Errorf("kubernetes %s is not on the Go module proxy; nearest: %s",
+			want, strings.Join(nearest(valid, want), ", "))
+	}
+}
+
+// newestRelease is the highest non-prerelease version in sorted, optionally within "vX.Y".
+func newestRelease(sorted []string, minor string) string {
+	for i := len(sorted) - 1; i >= 0; i-- {
+		v := sorted[i]
+		if semver.Prerelease(v) != "" {
+			continue
+		}
+		if minor == "" || semver.MajorMinor(v) == minor {
+			return v
+		}
+	}
+	return ""
+}
+
+// nearest returns up to two releases below and two above want, for error messages.
+func nearest(sorted []string, want string) []string {
+	var releases []string
+	for _, v := range sorted {
+		if semver.Prerelease(v) == "" {
+			releases = append(releases, v)
+		}
+	}
+	i := sort.Search(len(releases), func(i int) bool { return semver.Compare(releases[i], want) >= 0 })
+	lo, hi := max(i-2, 0), min(i+2, len(releases))
+	out := releases[lo:hi]
+	if len(out) == 0 {
+		return []string{"(none)"}
+	}
+	return out
+}

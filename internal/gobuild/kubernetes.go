@@ -1,0 +1,138 @@
+package gobuild
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+)
+
+// KubernetesModule is the module holding kubelet, kubeadm, kube-proxy and the control plane.
+const KubernetesModule = "k8s.io/kubernetes"
+
+// Source is a Go main module ready to build: a verified module in the read-only module cache plus
+// a go.mod of our own passed with -modfile, so nothing is copied.
+type Source struct {
+	Module  *Module
+	ModFile string // our go.mod; go.sum lives beside it
+	// LDFlags are added to every binary built from this source (version stamping).
+	LDFlags []string
+	// Tags are the build tags every binary of this source is built with.
+	Tags []string
+}
+
+// PrepareKubernetes downloads k8s.io/kubernetes@v and writes a go.mod that builds it outside its
+// git repository: the ./staging replaces point to the published k8s.io/* modules instead.
+func (g *Go) PrepareKubernetes(ctx context.Context, cacheDir string, v catalog.Version) (*Source, error) {
+	m, err := g.Download(ctx, KubernetesModule, string(v))
+	if err != nil {
+		return nil, err
+	}
+	orig, err := os.ReadFile(filepath.Join(m.Dir, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	rewritten, err := RewriteStagingReplaces(orig, v.StagingVersion())
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
+	}
+	sum, err := os.ReadFile(filepath.Join(m.Dir, "go.sum"))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cacheDir, "modfiles", m.Path+"@"+m.Version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	modPath := filepath.Join(dir, "go.mod")
+	if err := writeFileAtomic(modPath, rewritten); err != nil {
+		return nil, err
+	}
+	// Keep the go.sum the go command completed on an earlier run; start from upstream's otherwise.
+	sumPath := filepath.Join(dir, "go.sum")
+	if _, err := os.Stat(sumPath); os.IsNotExist(err) {
+		if err := writeFileAtomic(sumPath, sum); err != nil {
+			return nil, err
+		}
+	}
+	buildDate, err := BuildDate(m)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{
+		Module:  m,
+		ModFile: modPath,
+		LDFlags: VersionLDFlags(v, buildDate),
+		Tags:    []string{"providerless"},
+	}, nil
+}
+
+// RewriteStagingReplaces replaces every `k8s.io/X => ./staging/src/k8s.io/X` with the published
+// module k8s.io/X at stagingVersion. The staging directories are nested modules, which module zips
+// leave out, so the local replaces cannot resolve.
+func RewriteStagingReplaces(gomod []byte, stagingVersion string) ([]byte, error) {
+	f, err := modfile.Parse("go.mod", gomod, nil)
+	if err != nil {
+		return nil, err
+	}
+	var staged []string
+	for _, r := range f.Replace {
+		if strings.HasPrefix(r.New.Path, "./staging/") {
+			staged = append(staged, r.Old.Path)
+		}
+	}
+	if len(staged) == 0 {
+		return nil, fmt.Errorf("no ./staging replaces found; not a Kubernetes release go.mod")
+	}
+	for _, p := range staged {
+		if err := f.DropReplace(p, ""); err != nil {
+			return nil, err
+		}
+		if err := f.AddReplace(p, "", p, stagingVersion); err != nil {
+			return nil, err
+		}
+	}
+	f.Cleanup()
+	return f.Format()
+}
+
+// BuildDate is the date stamped into binaries: SOURCE_DATE_EPOCH when set (the reproducible-builds
+// convention upstream honours too), else the release's publication time, so that it derives from the
+// inputs and never from the clock.
+func BuildDate(m *Module) (time.Time, error) {
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		var sec int64
+		if _, err := fmt.Sscanf(s, "%d", &sec); err != nil {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+		}
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, m.Time)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s@%s: no publication time from the module proxy: %w", m.Path, m.Version, err)
+	}
+	return t.UTC(), nil
+}
+
+// VersionLDFlags stamps the version the way upstream's hack/lib/version.sh does, into both
+// k8s.io/client-go/pkg/version and k8s.io/component-base/version. gitCommit and gitTreeState are
+// left out, as version.sh does when the commit is unknown: module zips carry no commit.
+func VersionLDFlags(v catalog.Version, buildDate time.Time) []string {
+	var flags []string
+	add := func(key, val string) {
+		for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
+			flags = append(flags, "-X", pkg+"."+key+"="+val)
+		}
+	}
+	add("buildDate", buildDate.UTC().Format("2006-01-02T15:04:05Z"))
+	add("gitVersion", string(v))
+	add("gitMajor", v.Major())
+	add("gitMinor", v.Minor())
+	return flags
+}

@@ -1,0 +1,269 @@
+// Package oci assembles reproducible OCI layers, images and multi-arch indexes with
+// go-containerregistry. Same inputs give the same bytes: entries are sorted, owned by 0:0 with no
+// user or group names, and stamped with one fixed time.
+package oci
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Entry is one file, directory or symlink of a layer.
+type Entry struct {
+	Path   string      // absolute path in the image, e.g. "/usr/bin/kubelet"
+	Mode   fs.FileMode // permissions plus fs.ModeDir or fs.ModeSymlink for those
+	Source string      // host file holding a regular file's contents
+	Data   []byte      // a regular file's contents when there is no Source
+	Link   string      // a symlink's target
+}
+
+// File is a regular file entry copied from a host path.
+func File(imagePath, source string, mode fs.FileMode) Entry {
+	return Entry{Path: imagePath, Mode: mode, Source: source}
+}
+
+// EntriesFromDir lists a directory tree as entries rooted at "/". Modes are taken from the tree;
+// anything but regular files, directories and symlinks is refused.
+func EntriesFromDir(root string) ([]Entry, error) {
+	var entries []Entry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := Entry{Path: "/" + filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeDir | fs.ModeSymlink)}
+		switch {
+		case info.Mode().IsRegular():
+			e.Source = p
+		case info.Mode()&fs.ModeSymlink != 0:
+			if e.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir():
+		default:
+			return fmt.Errorf("%s: unsupported file type %s", p, info.Mode().Type())
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	return entries, err
+}
+
+// Compression is a layer compression algorithm.
+type Compression string
+
+const (
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// ParseCompression validates a --compression value.
+func ParseCompression(s string) (Compression, error) {
+	switch Compression(s) {
+	case Gzip, Zstd:
+		return Compression(s), nil
+	}
+	return "", fmt.Errorf("unsupported compression %q; use gzip or zstd", s)
+}
+
+func (c Compression) mediaType() types.MediaType {
+	if c == Zstd {
+		return types.OCILayerZStd
+	}
+	return types.OCILayer
+}
+
+// Layers builds layers, keeping compressed blobs in a cache keyed on the uncompressed content, so
+// an unchanged layer is never compressed twice.
+type Layers struct {
+	CacheDir    string
+	Compression Compression
+	Time        time.Time // mtime of every entry
+}
+
+// Layer returns the layer holding entries, plus the parent directories they need.
+func (ls *Layers) Layer(entries []Entry) (v1.Layer, error) {
+	entries, err := normalize(entries)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if err := ls.writeTar(h, entries); err != nil {
+		return nil, err
+	}
+	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	blob := filepath.Join(ls.CacheDir, "layers", diffID.Hex+"."+string(ls.Compression))
+	if l, err := ls.cached(blob, diffID); err == nil {
+		return l, nil
+	}
+	if err := ls.compress(entries, blob); err != nil {
+		return nil, err
+	}
+	l, err := ls.cached(blob, diffID)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	return l, nil
+}
+
+// cached opens a compressed blob and checks it decompresses to diffID; a corrupt cache entry
+// is an error here and gets rebuilt by the caller.
+func (ls *Layers) cached(blob string, diffID v1.Hash) (v1.Layer, error) {
+	if _, err := os.Stat(blob); err != nil {
+		return nil, err
+	}
+	l, err := tarball.LayerFromFile(blob, tarball.WithMediaType(ls.Compression.mediaType()))
+	if err != nil {
+		return nil, err
+	}
+	got, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	if got != diffID {
+		return nil, fmt.Errorf("cached blob %s decompresses to %s, want %s", blob, got, diffID)
+	}
+	return l, nil
+}
+
+func (ls *Layers) compress(entries []Entry, blob string) error {
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(blob), ".blob-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var w io.WriteCloser
+	switch ls.Compression {
+	case Zstd:
+		w, err = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	default:
+		w, err = gzip.NewWriterLevel(f, gzip.BestCompression)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ls.writeTar(w, entries); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), blob)
+}
+
+func (ls *Layers) writeTar(w io.Writer, entries []Entry) error {
+	tw := tar.NewWriter(w)
+	for _, e := range entries {
+		if err := ls.writeEntry(tw, e); err != nil {
+			return fmt.Errorf("layer entry %s: %w", e.Path, err)
+		}
+	}
+	return tw.Close()
+}
+
+func (ls *Layers) writeEntry(tw *tar.Writer, e Entry) error {
+	hdr := &tar.Header{
+		Name:    strings.TrimPrefix(e.Path, "/"),
+		Mode:    int64(e.Mode.Perm()),
+		ModTime: ls.Time,
+		// PAX without access/change times or names: only what every reader needs.
+		Format: tar.FormatPAX,
+	}
+	if e.Mode&fs.ModeSticky != 0 {
+		hdr.Mode |= 0o1000
+	}
+	switch {
+	case e.Mode.IsDir():
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+		return tw.WriteHeader(hdr)
+	case e.Mode&fs.ModeSymlink != 0:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = e.Link
+		return tw.WriteHeader(hdr)
+	}
+	hdr.Typeflag = tar.TypeReg
+	var body io.Reader = bytes.NewReader(e.Data)
+	hdr.Size = int64(len(e.Data))
+	if e.Source != "" {
+		f, err := os.Open(e.Source)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		hdr.Size, body = fi.Size(), f
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if n, err := io.Copy(tw, body); err != nil {
+		return err
+	} else if n != hdr.Size {
+		return fmt.Errorf("%s changed while being read", e.Source)
+	}
+	return nil
+}
+
+// normalize sorts entries, adds missing parent directories (0755) and rejects duplicates and
+// paths that are not clean absolute paths.
+func normalize(in []Entry) ([]Entry, error) {
+	byPath := map[string]Entry{}
+	for _, e := range in {
+		if !path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path || e.Path == "/" {
+			return nil, fmt.Errorf("layer entry %q: want a clean absolute path", e.Path)
+		}
+		if _, dup := byPath[e.Path]; dup {
+			return nil, fmt.Errorf("layer entry %s given twice", e.Path)
+		}
+		byPath[e.Path] = e
+	}
+	for _, e := range in {
+		for dir := path.Dir(e.Path); dir != "/"; dir = path.Dir(dir) {
+			if _, ok := byPath[dir]; !ok {
+				byPath[dir] = Entry{Path: dir, Mode: fs.ModeDir | 0o755}
+			}
+		}
+	}
+	out := make([]Entry, 0, len(byPath))
+	for _, e := range byPath {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}

@@ -1,0 +1,147 @@
+// Package output writes built images to their destination: an OCI layout directory, an OCI or docker
+// archive, or a registry. Files and directories are written beside their destination and renamed into
+// place, so a failed or interrupted build leaves the previous output as it was and nothing partial.
+package output
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+)
+
+// Kind is an output type.
+type Kind string
+
+const (
+	OCI           Kind = "oci"
+	OCIArchive    Kind = "oci-archive"
+	DockerArchive Kind = "docker-archive"
+	Registry      Kind = "registry"
+)
+
+// DefaultTarget is the --output default.
+const DefaultTarget = "oci:out/oci"
+
+// Target is a parsed --output value.
+type Target struct {
+	Kind Kind
+	Dest string // directory, file or repository prefix
+}
+
+func (t Target) String() string { return string(t.Kind) + ":" + t.Dest }
+
+// ParseTarget parses "KIND:DEST".
+func ParseTarget(s string) (Target, error) {
+	kind, dest, ok := strings.Cut(s, ":")
+	if !ok || dest == "" {
+		return Target{}, fmt.Errorf("output %q: want oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:REPO", s)
+	}
+	switch Kind(kind) {
+	case OCI, OCIArchive, DockerArchive:
+	case Registry:
+		if _, err := name.NewRepository(dest + "/kubelet"); err != nil {
+			return Target{}, fmt.Errorf("output %q: %q is not a repository: %w", s, dest, err)
+		}
+	default:
+		return Target{}, fmt.Errorf("output %q: unknown kind %q; want oci, oci-archive, docker-archive or registry", s, kind)
+	}
+	return Target{Kind: Kind(kind), Dest: dest}, nil
+}
+
+// Named is a built multi-platform image and its name.
+type Named struct {
+	Image catalog.Image
+	Index v1.ImageIndex
+}
+
+// Write stores images at the target. For registry targets Dest is a repository prefix:
+// registry:ghcr.io/me pushes ghcr.io/me/kubelet:<tag>.
+func Write(ctx context.Context, t Target, images []Named) error {
+	var err error
+	switch t.Kind {
+	case OCI:
+		err = replaceDir(t.Dest, func(dir string) error { return writeLayout(dir, images) })
+	case OCIArchive:
+		err = replaceFile(t.Dest, func(f *os.File) error { return writeLayoutArchive(f, images) })
+	case DockerArchive:
+		err = writeDockerArchive(t.Dest, images)
+	case Registry:
+		err = push(ctx, t.Dest, images)
+	default:
+		err = fmt.Errorf("unknown output kind %q", t.Kind)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", t, err)
+	}
+	return nil
+}
+
+// RefNameAnnotation names an image in an OCI layout's index.json.
+const RefNameAnnotation = "org.opencontainers.image.ref.name"
+
+func writeLayout(dir string, images []Named) error {
+	p, err := layout.Write(dir, emptyIndex())
+	if err != nil {
+		return err
+	}
+	for _, img := range images {
+		if err := p.AppendIndex(img.Index, layout.WithAnnotations(map[string]string{
+			RefNameAnnotation: img.Image.Ref(),
+		})); err != nil {
+			return fmt.Errorf("%s: %w", img.Image.Ref(), err)
+		}
+	}
+	return nil
+}
+
+func writeDockerArchive(file string, images []Named) error {
+	refs := map[name.Reference]v1.Image{}
+	for _, n := range images {
+		im, err := n.Index.IndexManifest()
+		if err != nil {
+			return err
+		}
+		if len(im.Manifests) != 1 {
+			return fmt.Errorf("a docker archive holds one platform and %s has %d: pass one --platform", n.Image.Ref(), len(im.Manifests))
+		}
+		img, err := n.Index.Image(im.Manifests[0].Digest)
+		if err != nil {
+			return err
+		}
+		tag, err := name.NewTag(n.Image.Ref())
+		if err != nil {
+			return err
+		}
+		refs[tag] = img
+	}
+	return replaceFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
+}
+
+func push(ctx context.Context, repo string, images []Named) error {
+	for _, n := range images {
+		ref, err := name.NewTag(repo + "/" + n.Image.Ref())
+		if err != nil {
+			return err
+		}
+		if err := remote.WriteIndex(ref, n.Index, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// tempSibling names temporary outputs so that they are hidden and recognisably ours.
+func tempSibling(dest string) (dir, pattern string) {
+	return filepath.Dir(dest), "." + filepath.Base(dest) + ".ckubelet-tmp-*"
+}

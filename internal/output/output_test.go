@@ -1,0 +1,183 @@
+package output
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+)
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		want   Target
+		errHas string
+	}{
+		{in: "oci:out/oci", want: Target{OCI, "out/oci"}},
+		{in: "oci-archive:/tmp/k.tar", want: Target{OCIArchive, "/tmp/k.tar"}},
+		{in: "docker-archive:k.tar", want: Target{DockerArchive, "k.tar"}},
+		{in: "registry:localhost:5000/ckubelet", want: Target{Registry, "localhost:5000/ckubelet"}},
+		{in: "registry:UPPER/case", errHas: "not a repository"},
+		{in: "tarball:x", errHas: `unknown kind "tarball"`},
+		{in: "out/oci", errHas: "want oci:DIR"},
+		{in: "oci:", errHas: "want oci:DIR"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseTarget(tc.in)
+			if tc.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("got %v, %v; want error %q", got, err, tc.errHas)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func randomIndex(t *testing.T, platforms int) v1.ImageIndex {
+	t.Helper()
+	idx := v1.ImageIndex(empty.Index)
+	for i := 0; i < platforms; i++ {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img})
+	}
+	return idx
+}
+
+// entries lists a directory so that tests can see leftovers, hidden temporaries included.
+func entries(t *testing.T, dir string) []string {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+var errHalfway = errors.New("interrupted half-way")
+
+func TestReplaceDirAtomicity(t *testing.T) {
+	parent := t.TempDir()
+	dest := filepath.Join(parent, "oci")
+
+	// A failure on the first build leaves nothing at all.
+	err := replaceDir(dest, func(dir string) error {
+		os.WriteFile(filepath.Join(dir, "index.json"), []byte("{"), 0o644)
+		return errHalfway
+	})
+	if !errors.Is(err, errHalfway) {
+		t.Fatalf("got %v", err)
+	}
+	if got := entries(t, parent); len(got) != 0 {
+		t.Fatalf("failed build left %v", got)
+	}
+
+	write := func(content string) error {
+		return replaceDir(dest, func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "v"), []byte(content), 0o644)
+		})
+	}
+	if err := write("one"); err != nil {
+		t.Fatal(err)
+	}
+	// A failure later leaves the previous output untouched.
+	err = replaceDir(dest, func(dir string) error {
+		os.WriteFile(filepath.Join(dir, "v"), []byte("partial"), 0o644)
+		return errHalfway
+	})
+	if !errors.Is(err, errHalfway) {
+		t.Fatalf("got %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "v")); string(b) != "one" {
+		t.Fatalf("previous output changed to %q", b)
+	}
+	// A success replaces it whole, with no temporaries left.
+	if err := write("two"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "v")); string(b) != "two" {
+		t.Fatalf("output is %q", b)
+	}
+	if got := entries(t, parent); len(got) != 1 || got[0] != "oci" {
+		t.Fatalf("left %v", got)
+	}
+}
+
+func TestReplaceFileAtomicity(t *testing.T) {
+	parent := t.TempDir()
+	dest := filepath.Join(parent, "k.tar")
+	if err := os.WriteFile(dest, []byte("previous"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := replaceFile(dest, func(f *os.File) error {
+		f.WriteString("partial")
+		return errHalfway
+	})
+	if !errors.Is(err, errHalfway) {
+		t.Fatalf("got %v", err)
+	}
+	if b, _ := os.ReadFile(dest); string(b) != "previous" {
+		t.Fatalf("previous output changed to %q", b)
+	}
+	if got := entries(t, parent); len(got) != 1 {
+		t.Fatalf("left %v", got)
+	}
+}
+
+func TestWriteOCILayoutNamesImages(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "oci")
+	img := catalog.KubeletImage("v1.37.2", "trixie")
+	if err := Write(context.Background(), Target{OCI, dest}, []Named{{img, randomIndex(t, 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := layout.FromPath(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 1 || im.Manifests[0].Annotations[RefNameAnnotation] != "kubelet:v1.37.2-trixie" {
+		t.Fatalf("index.json manifests: %+v", im.Manifests)
+	}
+}
+
+func TestDockerArchiveNeedsOnePlatform(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "k.tar")
+	img := catalog.KubeletImage("v1.37.2", "trixie")
+	err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{img, randomIndex(t, 3)}})
+	if err == nil || !strings.Contains(err.Error(), "pass one --platform") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(dest); !os.IsNotExist(err) {
+		t.Fatalf("failed write left %s", dest)
+	}
+	if err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{img, randomIndex(t, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+}

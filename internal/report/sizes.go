@@ -1,0 +1,85 @@
+// Package report measures built images: what a node downloads (compressed) and what it stores
+// (extracted), per platform.
+package report
+
+import (
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Size is one platform image's measured size.
+type Size struct {
+	Platform   string
+	Digest     v1.Hash
+	Compressed int64 // manifest + config + compressed layers: the bytes a pull transfers
+	Extracted  int64 // uncompressed layers: the bytes a node unpacks
+}
+
+// MiB formats bytes in MiB with two decimals, the unit of the original project's tables.
+func MiB(n int64) string { return fmt.Sprintf("%.2f", float64(n)/(1<<20)) }
+
+// IndexSizes measures every platform image of an index, in index order.
+func IndexSizes(idx v1.ImageIndex) ([]Size, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []Size
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		s, err := ImageSize(img)
+		if err != nil {
+			return nil, err
+		}
+		if d.Platform != nil {
+			s.Platform = d.Platform.String()
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ImageSize measures one image; extracted size is counted by decompressing each layer.
+func ImageSize(img v1.Image) (Size, error) {
+	var s Size
+	var err error
+	if s.Digest, err = img.Digest(); err != nil {
+		return s, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return s, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return s, err
+	}
+	s.Compressed = int64(len(raw)) + m.Config.Size
+	layers, err := img.Layers()
+	if err != nil {
+		return s, err
+	}
+	for _, l := range layers {
+		size, err := l.Size()
+		if err != nil {
+			return s, err
+		}
+		s.Compressed += size
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return s, err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return s, err
+		}
+		s.Extracted += n
+	}
+	return s, nil
+}
