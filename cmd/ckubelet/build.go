@@ -9,6 +9,7 @@ import (
 
 	"github.com/ckubelet/ckubelet/internal/build"
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/progress"
@@ -17,8 +18,9 @@ import (
 
 func newBuildCommand() *cobra.Command {
 	var (
-		version, platforms, out, compression, cacheDir string
-		cgo, verbose                                   bool
+		version, platforms, out, compression, cacheDir, lockfile string
+		cgo, verbose                                             bool
+		deb                                                      debianFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -37,6 +39,16 @@ func newBuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			src, err := deb.source()
+			if err != nil {
+				return err
+			}
+			var lock *debian.Lock
+			if lockfile != "" {
+				if lock, err = readLock(lockfile); err != nil {
+					return err
+				}
+			}
 			var goOutput io.Writer
 			if verbose {
 				goOutput = os.Stderr
@@ -48,6 +60,8 @@ func newBuildCommand() *cobra.Command {
 				Output:            target,
 				Cgo:               cgo,
 				Compression:       comp,
+				Debian:            src,
+				Lock:              lock,
 				CacheDir:          cacheDir,
 				Verbose:           goOutput,
 				Progress:          prog,
@@ -67,6 +81,8 @@ func newBuildCommand() *cobra.Command {
 	f.StringVar(&compression, "compression", string(oci.Gzip), "layer compression: gzip or zstd")
 	f.StringVar(&cacheDir, "cache-dir", build.DefaultCacheDir(), "where compiled binaries and layers are cached")
 	f.BoolVar(&verbose, "verbose", false, "show the go command's output")
+	f.StringVar(&lockfile, "lockfile", "", "install exactly the Debian packages of this lock file (see ckubelet lock); fail if the archive resolves differently")
+	deb.register(f)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 // Package build runs the pipeline: resolve what to build (catalog), compile the Go components
-// (gobuild), assemble images (oci) and write them (output). Each stage lives in its own package;
-// this one only wires them together and reports progress.
+// (gobuild), cut the userland out of Debian packages (debian, rootfs), assemble images (oci) and
+// write them (output). Each stage lives in its own package; this one only wires them together and
+// reports progress.
 package build
 
 import (
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/gobuild"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
@@ -27,12 +29,15 @@ type Options struct {
 	Output            output.Target
 	Cgo               bool
 	Compression       oci.Compression
-	CacheDir          string
-	Verbose           io.Writer // the go command's output, when set
-	Progress          *progress.Progress
+	Debian            debian.Source
+	// Lock, when set, pins the Debian packages: a resolution that differs fails the build.
+	Lock     *debian.Lock
+	CacheDir string
+	Verbose  io.Writer // the go command's output, when set
+	Progress *progress.Progress
 }
 
-// DefaultCacheDir is where builds keep compiled binaries, module files and layer blobs.
+// DefaultCacheDir is where builds keep compiled binaries, module files, packages and layer blobs.
 func DefaultCacheDir() string {
 	if d := os.Getenv("CKUBELET_CACHE"); d != "" {
 		return d
@@ -47,19 +52,19 @@ func DefaultCacheDir() string {
 type Result struct {
 	Version catalog.Version
 	Images  []output.Named
-	Timings []Timing
+	// Userland holds, per platform, the Debian packages the userland was cut from.
+	Userland map[catalog.Platform]*Userland
+	Timings  []Timing
 }
 
 // Run builds the kubelet image for every requested platform and writes it to the output.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	g := &gobuild.Go{Verbose: o.Verbose}
-	prog := &steps{progress: o.Progress}
-	if prog.progress == nil {
-		prog.progress = progress.New(io.Discard)
+	b, err := newBuilder(o)
+	if err != nil {
+		return nil, err
 	}
-
-	version, err := step(prog, "resolve Kubernetes version", func() (catalog.Version, string, error) {
-		available, err := g.ListVersions(ctx, gobuild.KubernetesModule)
+	version, err := step(b, "resolve Kubernetes version", func() (catalog.Version, string, error) {
+		available, err := b.gocmd.ListVersions(ctx, gobuild.KubernetesModule)
 		if err != nil {
 			return "", "", err
 		}
@@ -69,13 +74,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	src, err := step(prog, "download "+gobuild.KubernetesModule+"@"+string(version), func() (*gobuild.Source, string, error) {
-		src, err := g.PrepareKubernetes(ctx, o.CacheDir, version)
+	src, err := step(b, "download "+gobuild.KubernetesModule+"@"+string(version), func() (*gobuild.Source, string, error) {
+		src, err := b.gocmd.PrepareKubernetes(ctx, o.CacheDir, version)
 		if err != nil {
 			return nil, "", err
 		}
-		return src, "", g.Fetch(ctx, src, "./cmd/kubelet")
+		return src, "", b.gocmd.Fetch(ctx, src, "./cmd/kubelet")
 	})
 	if err != nil {
 		return nil, err
@@ -84,28 +88,43 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	kubeletLayers := &oci.Layers{CacheDir: o.CacheDir, Compression: o.Compression, Time: created}
 
-	layers := &oci.Layers{CacheDir: o.CacheDir, Compression: o.Compression, Time: created}
+	res := &Result{Version: version, Userland: map[catalog.Platform]*Userland{}}
 	var images []v1.Image
 	for _, p := range o.Platforms {
-		kubelet, err := step(prog, "compile kubelet "+p.String(), func() (gobuild.Binary, string, error) {
-			b, err := g.Build(ctx, o.CacheDir, src, "./cmd/kubelet", gobuild.Target{Platform: p, Cgo: o.Cgo})
-			return b, cachedNote(b.Cached), err
+		kubelet, err := step(b, "compile kubelet "+p.String(), func() (gobuild.Binary, string, error) {
+			bin, err := b.gocmd.Build(ctx, o.CacheDir, src, "./cmd/kubelet", gobuild.Target{Platform: p, Cgo: o.Cgo})
+			return bin, cachedNote(bin.Cached), err
 		})
 		if err != nil {
 			return nil, err
 		}
-		img, err := step(prog, "assemble image "+p.String(), func() (v1.Image, string, error) {
-			l, err := layers.Layer([]oci.Entry{oci.File("/usr/bin/kubelet", kubelet.Path, 0o755)})
+		// A cgo kubelet links against glibc: its libraries must come with the userland.
+		var needs []string
+		if o.Cgo {
+			needs = []string{kubelet.Path}
+		}
+		ul, err := b.userland(ctx, p, needs)
+		if err != nil {
+			return nil, err
+		}
+		res.Userland[p] = ul
+		img, err := step(b, "assemble image "+p.String(), func() (v1.Image, string, error) {
+			l, err := kubeletLayers.Layer([]oci.Entry{oci.File("/usr/bin/kubelet", kubelet.Path, 0o755)})
 			if err != nil {
 				return nil, "", err
 			}
 			img, err := oci.Image(oci.ImageSpec{
-				Platform:   p,
-				Layers:     []oci.Layer{{Layer: l, CreatedBy: fmt.Sprintf("ckubelet: kubelet %s from %s@%s %s", version, src.Module.Path, src.Module.Version, src.Module.Sum)}},
+				Platform: p,
+				// The userland changes least (it is shared across Kubernetes versions), so it goes first.
+				Layers: []oci.Layer{
+					ul.Layer,
+					{Layer: l, CreatedBy: fmt.Sprintf("ckubelet: /usr/bin/kubelet %s from %s@%s %s", version, src.Module.Path, src.Module.Version, src.Module.Sum)},
+				},
 				Entrypoint: catalog.KubeletEntrypoint,
 				Env:        oci.DefaultEnv,
-				Labels:     labels(version, src.Module),
+				Labels:     labels(version, src.Module, o.Debian.Suite),
 				Created:    created,
 			})
 			return img, "", err
@@ -120,21 +139,47 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	named := []output.Named{{Image: catalog.KubeletImage(version, "static"), Index: idx}}
-	if _, err := step(prog, "write "+o.Output.String(), func() (struct{}, string, error) {
-		return struct{}{}, "", output.Write(ctx, o.Output, named)
+	res.Images = []output.Named{{Image: catalog.KubeletImage(version, o.Debian.Suite), Index: idx}}
+	if _, err := step(b, "write "+o.Output.String(), func() (struct{}, string, error) {
+		return struct{}{}, "", output.Write(ctx, o.Output, res.Images)
 	}); err != nil {
 		return nil, err
 	}
-	return &Result{Version: version, Images: named, Timings: prog.timings}, nil
+	res.Timings = b.timings
+	return res, nil
+}
+
+// builder holds what the steps of one build share.
+type builder struct {
+	opts     Options
+	gocmd    *gobuild.Go
+	debian   *debian.Client
+	progress *progress.Progress
+	timings  []Timing
+}
+
+func newBuilder(o Options) (*builder, error) {
+	b := &builder{opts: o, gocmd: &gobuild.Go{Verbose: o.Verbose}, progress: o.Progress}
+	if b.progress == nil {
+		b.progress = progress.New(io.Discard)
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	var err error
+	if b.debian, err = debian.NewClient(o.Debian, filepath.Join(o.CacheDir, "debian")); err != nil {
+		return nil, err
+	}
+	b.opts.Debian = b.debian.Source() // with defaults filled in
+	return b, nil
 }
 
 // labels are the image's org.opencontainers.image.* labels: what it is and exactly which verified
 // inputs it was made from.
-func labels(v catalog.Version, k8s *gobuild.Module) map[string]string {
+func labels(v catalog.Version, k8s *gobuild.Module, suite string) map[string]string {
 	return map[string]string{
 		"org.opencontainers.image.title":       "kubelet",
-		"org.opencontainers.image.description": "kubelet " + string(v) + ", built by ckubelet from the Go module proxy",
+		"org.opencontainers.image.description": "kubelet " + string(v) + " with a Debian " + suite + " userland, built by ckubelet",
 		"org.opencontainers.image.version":     string(v),
 		"org.opencontainers.image.source":      "https://github.com/kubernetes/kubernetes",
 		// Module zips carry no git commit; the checksum-database hash names the exact source tree.
@@ -160,15 +205,9 @@ type Timing struct {
 	Note     string
 }
 
-// steps shows each step on the terminal and records its duration.
-type steps struct {
-	progress *progress.Progress
-	timings  []Timing
-}
-
 // step runs fn as one visible, timed step.
-func step[T any](s *steps, name string, fn func() (T, string, error)) (T, error) {
-	ps := s.progress.Start(name)
+func step[T any](b *builder, name string, fn func() (T, string, error)) (T, error) {
+	ps := b.progress.Start(name)
 	start := time.Now()
 	v, note, err := fn()
 	if err != nil {
@@ -176,6 +215,6 @@ func step[T any](s *steps, name string, fn func() (T, string, error)) (T, error)
 		return v, err
 	}
 	ps.Done(note)
-	s.timings = append(s.timings, Timing{Step: name, Duration: time.Since(start), Note: note})
+	b.timings = append(b.timings, Timing{Step: name, Duration: time.Since(start), Note: note})
 	return v, nil
 }

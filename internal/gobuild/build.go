@@ -63,11 +63,14 @@ func (g *Go) Fetch(ctx context.Context, src *Source, pkg string) error {
 	return nil
 }
 
-// Build compiles pkg (e.g. "./cmd/kubelet") of src for the target: -trimpath, stripped, with the
+// Build compiles pkg (e.g. "./cmd/kubelet", or "." for the module itself) of src for the target: -trimpath, stripped, with the
 // source's tags and version stamp. Results are cached under cacheDir keyed on every input that changes
 // the output, so an unchanged rebuild runs no compiler at all.
 func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string, t Target) (Binary, error) {
 	name := path.Base(pkg)
+	if pkg == "." {
+		name = path.Base(src.Module.Path)
+	}
 	cc, err := t.CC()
 	if err != nil {
 		return Binary{}, err

@@ -9,21 +9,37 @@ import (
 	"testing"
 )
 
-// TestMain lets the test binary act as the wrapper when run through a wrapped name.
+// TestMain lets the test binary act as the wrapper for the tests that run it.
 func TestMain(m *testing.M) {
-	if wrapped(filepath.Base(os.Args[0])) {
+	if os.Getenv(beWrapper) == "1" {
 		main()
 	}
 	os.Exit(m.Run())
 }
 
+const beWrapper = "IPTABLES_WRAPPER_TEST_MAIN"
+
+// wrapperCmd runs link, which leads to a copy of the test binary, as the wrapper.
+func wrapperCmd(link string, args ...string) *exec.Cmd {
+	cmd := exec.Command(link, args...)
+	cmd.Env = append(os.Environ(), beWrapper+"=1")
+	return cmd
+}
+
 // TestWrapper runs the wrapper through links against fake backends, as it runs in the image.
 func TestWrapper(t *testing.T) {
 	for _, tc := range []struct {
-		name, legacySave, nftSave, want string
+		name       string
+		legacySave string // body of the legacy save scripts; "" leaves them out
+		nftSave    string
+		want       string
+		rewired    bool
 	}{
-		{"host on nft", "", ":KUBE-IPTABLES-HINT - [0:0]", "nft"},
-		{"host on legacy", ":KUBE-KUBELET-CANARY - [0:0]", "", "legacy"},
+		{"host on nft", "true", "echo ':KUBE-IPTABLES-HINT - [0:0]'", "nft", true},
+		{"host on legacy", "echo ':KUBE-KUBELET-CANARY - [0:0]'", "true", "legacy", true},
+		{"legacy save fails", "exit 1", "true", "nft", true},
+		// A save that cannot run leaves the decision to the next call.
+		{"legacy save missing", "", "true", "nft", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -35,13 +51,15 @@ func TestWrapper(t *testing.T) {
 				must(t, os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755))
 			}
 			for _, family := range []string{"iptables", "ip6tables"} {
-				script(family+"-legacy-save", "echo '"+tc.legacySave+"'")
-				script(family+"-nft-save", "echo '"+tc.nftSave+"'")
+				if tc.legacySave != "" {
+					script(family+"-legacy-save", tc.legacySave)
+				}
+				script(family+"-nft-save", tc.nftSave)
 				for _, mode := range []string{"nft", "legacy"} {
 					script(family+"-"+mode, `echo "$(basename "$0") $*"`)
 				}
 			}
-			out, err := exec.Command(filepath.Join(dir, "iptables"), "-w", "-L", "-n").CombinedOutput()
+			out, err := wrapperCmd(filepath.Join(dir, "iptables"), "-w", "-L", "-n").CombinedOutput()
 			if err != nil {
 				t.Fatalf("iptables: %v: %s", err, out)
 			}
@@ -49,8 +67,12 @@ func TestWrapper(t *testing.T) {
 				t.Errorf("ran %q, want %q", got, want)
 			}
 			for _, name := range wrappedNames {
-				if got, _ := os.Readlink(filepath.Join(dir, name)); got != backend(name, tc.want) {
-					t.Errorf("%s -> %s after first call, want %s", name, got, backend(name, tc.want))
+				want := "iptables-wrapper"
+				if tc.rewired {
+					want = backend(name, tc.want)
+				}
+				if got, _ := os.Readlink(filepath.Join(dir, name)); got != want {
+					t.Errorf("%s -> %s after first call, want %s", name, got, want)
 				}
 			}
 		})
@@ -60,7 +82,7 @@ func TestWrapper(t *testing.T) {
 func TestWrapperUnknownName(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, os.Args[0], filepath.Join(dir, "iptables-wrapper"))
-	err := exec.Command(filepath.Join(dir, "iptables-wrapper")).Run()
+	err := wrapperCmd(filepath.Join(dir, "iptables-wrapper")).Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Errorf("run as iptables-wrapper: %v, want exit status 2", err)
 	}

@@ -50,7 +50,7 @@ func TestChooseMode(t *testing.T) {
 		{"no hints, more legacy rules", map[string]string{leg: rules2, nft6: rules1}, "legacy", []string{nftMgl, nft6Mgl, leg, leg6, nft, nft6}},
 		{"no hints, more nft rules", map[string]string{leg: rules1, nft: rules2}, "nft", []string{nftMgl, nft6Mgl, leg, leg6, nft, nft6}},
 		{"no hints, tie", map[string]string{leg: rules1, nft6: rules1}, "nft", []string{nftMgl, nft6Mgl, leg, leg6, nft, nft6}},
-		{"look-alike chains are not hints", map[string]string{leg: decoy, nftMgl: decoy}, "nft", []string{nftMgl, nft6Mgl, leg, leg6, nft, nft6}},
+		{"look-alike chains are not hints", map[string]string{leg: decoy, nftMgl: decoy, nft: decoy}, "nft", []string{nftMgl, nft6Mgl, leg, leg6, nft, nft6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ran []string

@@ -2,16 +2,17 @@
 // in the kubelet image and hands each call to the backend the host uses, nft or legacy: rules
 // written to the other one would be invisible to the host's firewall and kube-proxy.
 //
-// The first call decides (see chooseMode) and then, where the image is writable, points the links
-// it was called through straight at that backend, so later calls skip the wrapper. On a read-only
-// image every call decides again, which is only slower.
+// The first call decides (see chooseMode) and then, where the image is writable and every save
+// command ran, points the links it was called through straight at that backend, so later calls
+// skip the wrapper. Otherwise the next call decides again, which is only slower.
 //
-// Build it static (CGO_ENABLED=0): the image's libc must not be what starts the wrapper that
-// chooses between its binaries.
+// Build it static (CGO_ENABLED=0) so it needs nothing from the image and cross-compiles without a
+// C toolchain.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,23 +34,37 @@ func main() {
 		os.Exit(1)
 	}
 	dir := filepath.Dir(self)
-	mode := chooseMode(runSave(dir))
-	rewire(dir, filepath.Base(self), mode)
+	r := &runner{dir: dir}
+	mode := chooseMode(r.save)
+	if !r.failed {
+		rewire(dir, filepath.Base(self), mode)
+	}
 	target := backend(name, mode)
 	err = syscall.Exec(filepath.Join(dir, target), append([]string{target}, os.Args[1:]...), os.Environ())
 	fmt.Fprintf(os.Stderr, "iptables-wrapper: exec %s: %v\n", target, err)
 	os.Exit(1)
 }
 
-// runSave returns a saver for the commands in dir. Each gets five seconds: some iptables-nft
-// releases could loop forever on rules they did not understand.
-func runSave(dir string) saver {
-	return func(cmd string, args ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		out, _ := exec.CommandContext(ctx, filepath.Join(dir, cmd), args...).Output()
-		return string(out)
+// runner runs the save commands in dir.
+type runner struct {
+	dir string
+	// failed records a command that could not start or timed out, as opposed to one that ran
+	// and failed (no such table, no kernel support). A decision made without its output is
+	// used for this call but not made permanent.
+	failed bool
+}
+
+// save is a saver. Each command gets five seconds: some iptables-nft releases could loop forever
+// on rules they did not understand.
+func (r *runner) save(cmd string, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(r.dir, cmd), args...).Output()
+	var exit *exec.ExitError
+	if err != nil && (!errors.As(err, &exit) || ctx.Err() != nil) {
+		r.failed = true
 	}
+	return string(out)
 }
 
 // rewire points every wrapped link in dir that still leads to the wrapper at the mode's backend.

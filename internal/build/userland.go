@@ -1,0 +1,157 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/debian"
+	"github.com/ckubelet/ckubelet/internal/gobuild"
+	"github.com/ckubelet/ckubelet/internal/oci"
+	"github.com/ckubelet/ckubelet/internal/rootfs"
+	"github.com/ckubelet/ckubelet/internal/wrappers"
+)
+
+// Userland is a platform's userland layer and the Debian packages it was cut from.
+type Userland struct {
+	Layer    oci.Layer
+	Packages []debian.Package // every resolved package (what the lock file records)
+	Manifest *rootfs.Manifest // the files taken, and from which package
+}
+
+// userlandTime stamps userland layers. It must not depend on the Kubernetes version, or the layer
+// could not be shared across versions: SOURCE_DATE_EPOCH, else the Unix epoch, as ko and apko do.
+func userlandTime() (time.Time, error) {
+	if os.Getenv("SOURCE_DATE_EPOCH") == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	return gobuild.BuildDate(&gobuild.Module{})
+}
+
+// Packages resolves the kubelet userland's Debian packages for a platform.
+func (b *builder) packages(ctx context.Context, p catalog.Platform) ([]debian.Package, error) {
+	arch := p.DebianArch()
+	return step(b, fmt.Sprintf("resolve Debian %s/%s", b.opts.Debian.Suite, arch), func() ([]debian.Package, string, error) {
+		ix, err := b.debian.Index(ctx, arch)
+		if err != nil {
+			return nil, "", err
+		}
+		pkgs, err := ix.Resolve(rootfs.KubeletUserland(arch).Packages, debian.Exclude(maintainerScriptOnly...))
+		if err != nil {
+			return nil, "", err
+		}
+		if b.opts.Lock != nil {
+			if err := b.opts.Lock.Check(arch, pkgs); err != nil {
+				return nil, "", err
+			}
+		}
+		return pkgs, fmt.Sprintf("%d packages", len(pkgs)), nil
+	})
+}
+
+// maintainerScriptOnly are dependencies only maintainer scripts or tools the image leaves out
+// use; following them would download interpreters whose files are never selected.
+var maintainerScriptOnly = []string{"debconf", "perl-base", "python3", "openssl", "libssl3t64"}
+
+// userland cuts the kubelet userland for one platform out of verified Debian packages. needs are
+// extra ELF files (a cgo kubelet) whose shared libraries the userland must provide.
+func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []string) (*Userland, error) {
+	arch := p.DebianArch()
+	pkgs, err := b.packages(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	extracted, err := step(b, fmt.Sprintf("fetch %d Debian packages for %s", len(pkgs), arch), func() ([]rootfs.Package, string, error) {
+		out := make([]rootfs.Package, 0, len(pkgs))
+		for _, pkg := range pkgs {
+			dir, err := b.extract(ctx, pkg)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(out, rootfs.Package{Name: pkg.Name, Version: pkg.Version, Arch: pkg.Architecture, Stanza: pkg.Stanza, Dir: dir})
+		}
+		return out, "", nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	wrapperSrc, err := gobuild.LocalSource(wrappers.IptablesWrapper(), "iptables-wrapper", b.opts.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	wrapper, err := step(b, "compile iptables-wrapper "+p.String(), func() (gobuild.Binary, string, error) {
+		bin, err := b.gocmd.Build(ctx, b.opts.CacheDir, wrapperSrc, ".", gobuild.Target{Platform: p})
+		return bin, cachedNote(bin.Cached), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return step(b, "select userland "+p.String(), func() (*Userland, string, error) {
+		spec := rootfs.KubeletUserland(arch)
+		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper.Path}
+		spec.Needs = needs
+		dir, err := os.MkdirTemp(b.opts.CacheDir, ".rootfs-")
+		if err != nil {
+			return nil, "", err
+		}
+		defer os.RemoveAll(dir)
+		manifest, err := rootfs.Build(spec, extracted, dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("userland for %s: %w", p, err)
+		}
+		entries, err := oci.EntriesFromDir(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		t, err := userlandTime()
+		if err != nil {
+			return nil, "", err
+		}
+		layers := &oci.Layers{CacheDir: b.opts.CacheDir, Compression: b.opts.Compression, Time: t}
+		l, err := layers.Layer(entries)
+		if err != nil {
+			return nil, "", err
+		}
+		return &Userland{
+			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, arch, manifest)},
+			Packages: pkgs,
+			Manifest: manifest,
+		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil
+	})
+}
+
+// extract unpacks a verified package once into the cache, keyed by its SHA256; an interrupted
+// extraction leaves only a temporary directory that is never used.
+func (b *builder) extract(ctx context.Context, pkg debian.Package) (string, error) {
+	dir := filepath.Join(b.opts.CacheDir, "debian", "extracted", pkg.SHA256)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	deb, err := b.debian.Fetch(ctx, pkg)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+pkg.SHA256+"-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := debian.Extract(deb, tmp); err != nil {
+		return "", fmt.Errorf("%s: %w", pkg, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func userlandHistory(suite, arch string, m *rootfs.Manifest) string {
+	return fmt.Sprintf("ckubelet: userland from Debian %s/%s: %s", suite, arch, strings.Join(m.Packages, " "))
+}

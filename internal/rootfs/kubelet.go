@@ -1,0 +1,103 @@
+package rootfs
+
+import "fmt"
+
+// IptablesWrapper is where KubeletUserland expects the iptables mode selector
+// (internal/wrappers/iptables-wrapper); the caller sets Spec.Extra[IptablesWrapper] to the binary built for the
+// image's platform.
+const IptablesWrapper = "/usr/sbin/iptables-wrapper"
+
+// kubeletCommands are what kubelet runs on a node (kubernetes/mount-utils, pkg/volume,
+// pkg/util/iptables), by the Debian trixie package that ships them.
+var kubeletCommands = []struct {
+	pkg   string
+	paths []string
+}{
+	{"mount", []string{"/usr/bin/mount", "/usr/bin/umount", "/usr/sbin/losetup"}},
+	// Current kubelets no longer run findmnt (it costs libudev); it stays for inspecting mounts
+	// and their propagation from inside the container.
+	{"util-linux", []string{"/usr/sbin/blkid", "/usr/bin/findmnt", "/usr/sbin/fsck", "/usr/sbin/blockdev"}},
+	// mkfs.<fs> and fsck -a (which runs fsck.<fs>) for every ext flavour kubelet formats or checks.
+	{"e2fsprogs", []string{
+		"/usr/sbin/mkfs.ext2", "/usr/sbin/mkfs.ext3", "/usr/sbin/mkfs.ext4",
+		"/usr/sbin/fsck.ext2", "/usr/sbin/fsck.ext3", "/usr/sbin/fsck.ext4", "/usr/sbin/resize2fs",
+	}},
+	{"xfsprogs", []string{"/usr/sbin/mkfs.xfs", "/usr/sbin/xfs_growfs"}},
+	// Both backends: the wrapper picks the one the host uses.
+	{"iptables", []string{
+		"/usr/sbin/iptables-nft", "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-nft-restore",
+		"/usr/sbin/ip6tables-nft", "/usr/sbin/ip6tables-nft-save", "/usr/sbin/ip6tables-nft-restore",
+		"/usr/sbin/iptables-legacy", "/usr/sbin/iptables-legacy-save", "/usr/sbin/iptables-legacy-restore",
+		"/usr/sbin/ip6tables-legacy", "/usr/sbin/ip6tables-legacy-save", "/usr/sbin/ip6tables-legacy-restore",
+	}},
+}
+
+// wrappedIptables are the names kubelet and kube-proxy run that the image points at IptablesWrapper.
+var wrappedIptables = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+
+// kubeletPackages are the trixie packages KubeletUserland takes files from: the command providers
+// above, their shared libraries, and the data packages. Naming the libraries too keeps the list
+// complete for a resolver that does not follow Depends; one that does adds packages whose files
+// Build then leaves out.
+var kubeletPackages = []string{
+	"mount", "util-linux", "e2fsprogs", "xfsprogs", "iptables",
+	"ca-certificates", // /usr/share/ca-certificates, bundled by Build
+	"netbase",         // /etc/protocols and /etc/services, which iptables and Go's net package read
+	"base-files",      // /etc/os-release and /etc/debian_version, how scanners tell the distribution
+	// Libraries, as the ELF closure of the commands needs them on trixie (all three architectures).
+	"libc6",
+	"libblkid1", "libmount1", "libsmartcols1", "libuuid1", "libselinux1", "libpcre2-8-0", "libudev1", "libcap2",
+	"libext2fs2t64", "libcom-err2", "libinih1", "liburcu8t64",
+	"libxtables12", "libip4tc2", "libip6tc2", "libnftnl11", "libmnl0", "libnetfilter-conntrack3", "libnfnetlink0",
+}
+
+// KubeletUserland returns the spec of the kubelet image's userland for a Debian architecture
+// (amd64, arm64, armhf). The caller must add Extra[IptablesWrapper].
+//
+// Left out on purpose:
+//   - mount.nfs (nfs-common): it depends on rpcbind, libtirpc, Kerberos/GSSAPI, libevent,
+//     keyutils and libnfsidmap, and NFSv3 locking needs rpc.statd running, which nothing in a
+//     kubelet container starts. NFS users are better served by an NFS CSI driver, which ships its
+//     own mount.nfs; a cluster using in-tree NFS volumes can add nfs-common and
+//     /usr/sbin/mount.nfs to the spec.
+//   - iscsiadm (open-iscsi): useless without the host's iscsid; same remedy.
+//   - journalctl (systemd): only for node log queries, and it drags in systemd's libraries.
+//   - btrfs-progs: kubelet only needs it to resize btrfs volumes.
+func KubeletUserland(debArch string) Spec {
+	triplet := arches[debArch].triplet
+	spec := Spec{
+		Arch:     debArch,
+		Packages: append([]string(nil), kubeletPackages...),
+		Files: []string{
+			"/etc/mke2fs.conf", // mke2fs's built-in defaults differ from Debian's
+			// iptables loads its match and target extensions with dlopen; libarpt_ and libebt_
+			// serve arptables and ebtables, which the image does not ship.
+			fmt.Sprintf("/usr/lib/%s/xtables/libxt_*.so", triplet),
+			fmt.Sprintf("/usr/lib/%s/xtables/libipt_*.so", triplet),
+			fmt.Sprintf("/usr/lib/%s/xtables/libip6t_*.so", triplet),
+			"/etc/protocols", "/etc/services",
+			"/etc/os-release", "/etc/debian_version",
+		},
+		Symlinks:       map[string]string{},
+		CACertificates: true,
+	}
+	for _, c := range kubeletCommands {
+		spec.Commands = append(spec.Commands, c.paths...)
+	}
+	for _, name := range wrappedIptables {
+		spec.Symlinks["/usr/sbin/"+name] = "iptables-wrapper"
+	}
+	return spec
+}
+
+// providerHint names the package to add when a known command is missing.
+func providerHint(command string) string {
+	for _, c := range kubeletCommands {
+		for _, p := range c.paths {
+			if canon(p) == canon(command) {
+				return fmt.Sprintf(" (add %s to Packages)", c.pkg)
+			}
+		}
+	}
+	return ""
+}

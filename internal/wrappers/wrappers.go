@@ -1,0 +1,22 @@
+// Package wrappers carries the source of the small programs ckubelet compiles into its images.
+// They are embedded, not imported: ckubelet cross-compiles them for each target platform, and an
+// installed ckubelet binary has no source tree to build them from.
+package wrappers
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed iptables-wrapper/main.go iptables-wrapper/mode.go
+var sources embed.FS
+
+// IptablesWrapper is the source of the iptables mode selector (see iptables-wrapper/main.go):
+// a standalone main package using only the standard library.
+func IptablesWrapper() fs.FS {
+	sub, err := fs.Sub(sources, "iptables-wrapper")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at compile time
+	}
+	return sub
+}
