@@ -29,6 +29,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCommand())
+	root.AddCommand(newBuildCommand(), newLockCommand())
 	return root
 }

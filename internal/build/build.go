@@ -91,7 +91,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	kubeletLayers := &oci.Layers{CacheDir: o.CacheDir, Compression: o.Compression, Time: created}
 
 	res := &Result{Version: version, Userland: map[catalog.Platform]*Userland{}}
+	name := catalog.KubeletImage(version, b.opts.Debian.Suite)
 	var images []v1.Image
+	var sboms []output.SBOM
 	for _, p := range o.Platforms {
 		kubelet, err := step(b, "compile kubelet "+p.String(), func() (gobuild.Binary, string, error) {
 			bin, err := b.gocmd.Build(ctx, o.CacheDir, src, "./cmd/kubelet", gobuild.Target{Platform: p, Cgo: o.Cgo})
@@ -124,7 +126,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				},
 				Entrypoint: catalog.KubeletEntrypoint,
 				Env:        oci.DefaultEnv,
-				Labels:     labels(version, src.Module, o.Debian.Suite),
+				Labels:     labels(version, src.Module, b.opts.Debian.Suite),
 				Created:    created,
 			})
 			return img, "", err
@@ -132,14 +134,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		sb, err := imageSBOM(name, p, img, created, b.opts.Debian.Suite, ul, map[string]string{"/usr/bin/kubelet": kubelet.Path})
+		if err != nil {
+			return nil, err
+		}
 		images = append(images, img)
+		sboms = append(sboms, sb)
 	}
 
 	idx, err := oci.Index(images, map[string]string{"org.opencontainers.image.version": string(version)})
 	if err != nil {
 		return nil, err
 	}
-	res.Images = []output.Named{{Image: catalog.KubeletImage(version, o.Debian.Suite), Index: idx}}
+	res.Images = []output.Named{{Image: name, Index: idx, SBOMs: sboms}}
 	if _, err := step(b, "write "+o.Output.String(), func() (struct{}, string, error) {
 		return struct{}{}, "", output.Write(ctx, o.Output, res.Images)
 	}); err != nil {
@@ -217,4 +224,23 @@ func step[T any](b *builder, name string, fn func() (T, string, error)) (T, erro
 	ps.Done(note)
 	b.timings = append(b.timings, Timing{Step: name, Duration: time.Since(start), Note: note})
 	return v, nil
+}
+
+// ResolveLock resolves the userland packages of every platform of o into a lock, the way a build
+// would; nothing is downloaded but the indexes.
+func ResolveLock(ctx context.Context, o Options) (*debian.Lock, error) {
+	o.Lock = nil
+	b, err := newBuilder(o)
+	if err != nil {
+		return nil, err
+	}
+	lock := debian.NewLock(b.opts.Debian.Suite)
+	for _, p := range o.Platforms {
+		pkgs, err := b.packages(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		lock.Set(p.DebianArch(), pkgs)
+	}
+	return lock, nil
 }

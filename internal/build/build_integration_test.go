@@ -24,6 +24,7 @@ import (
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/containerdtest"
+	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 )
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func buildTo(t *testing.T, target string, platforms string) *Result {
+func options(t *testing.T, target string, platforms string) Options {
 	t.Helper()
 	ps, err := catalog.ParsePlatforms(platforms)
 	if err != nil {
@@ -55,13 +56,28 @@ func buildTo(t *testing.T, target string, platforms string) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Options{
+	mirror, err := debian.HostMirror("/etc/apt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{
 		KubernetesVersion: testVersion,
 		Platforms:         ps,
 		Output:            tg,
 		Compression:       oci.Gzip,
+		Debian:            debian.Source{Mirror: mirror},
 		CacheDir:          cacheDir,
-	})
+	}
+}
+
+func buildTo(t *testing.T, target string, platforms string) *Result {
+	t.Helper()
+	return buildWith(t, options(t, target, platforms))
+}
+
+func buildWith(t *testing.T, o Options) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +137,7 @@ func TestBuildAllPlatformsRunsKubelet(t *testing.T) {
 			if strings.TrimSpace(out) != "Kubernetes "+testVersion {
 				t.Fatalf("kubelet --version printed %q", out)
 			}
+			checkUserland(t, root, d.Platform)
 		})
 	}
 
@@ -259,7 +276,162 @@ func runInRoot(t *testing.T, root string, p *v1.Platform, prog string, args ...s
 	}
 	out, err := exec.Command("chroot", append(argv, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("chroot %v: %v\n%s", argv, err, out)
+		t.Fatalf("chroot %v %v: %v\n%s", argv, args, err, out)
 	}
 	return string(out)
+}
+
+// checkUserland runs the image's own storage and firewall tools the way kubelet does.
+func checkUserland(t *testing.T, root string, p *v1.Platform) {
+	t.Helper()
+	// The tools read /proc (mounts, the wrapper's own path) and /dev/null, as in any container.
+	for _, m := range []struct{ src, dst, fstype string }{{"proc", "proc", "proc"}, {"/dev", "dev", ""}} {
+		dst := filepath.Join(root, m.dst)
+		os.MkdirAll(dst, 0o755)
+		args := []string{"-t", m.fstype, m.src, dst}
+		if m.fstype == "" {
+			args = []string{"--rbind", m.src, dst}
+		}
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v %s", args, err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-R", dst).Run() })
+	}
+	run := func(prog string, args ...string) string { return runInRoot(t, root, p, prog, args...) }
+	for _, tc := range []struct {
+		prog string
+		args []string
+		want string
+	}{
+		{"/usr/bin/mount", []string{"--version"}, "mount from util-linux"},
+		{"/usr/sbin/blkid", []string{"-V"}, "blkid from util-linux"},
+		{"/usr/sbin/losetup", []string{"--version"}, "losetup from util-linux"},
+		{"/usr/sbin/mkfs.xfs", []string{"-V"}, "mkfs.xfs version"},
+		{"/usr/sbin/iptables", []string{"--version"}, "iptables v"},
+		{"/usr/sbin/ip6tables-save", []string{"--version"}, "ip6tables-save v"},
+	} {
+		if out := run(tc.prog, tc.args...); !strings.Contains(out, tc.want) {
+			t.Errorf("%s %v printed %q, want %q", tc.prog, tc.args, out, tc.want)
+		}
+	}
+	// Format a file image, identify it and check it, as kubelet's mount-utils does for a volume.
+	disk := filepath.Join(root, "tmp", "disk.img")
+	if err := os.WriteFile(disk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disk, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	run("/usr/sbin/mkfs.ext4", "-q", "-F", "/tmp/disk.img")
+	if out := run("/usr/sbin/blkid", "-p", "/tmp/disk.img"); !strings.Contains(out, `TYPE="ext4"`) {
+		t.Errorf("blkid -p on the new filesystem printed %q", out)
+	}
+	run("/usr/sbin/fsck.ext4", "-n", "/tmp/disk.img")
+	run("/usr/sbin/resize2fs", "-P", "/tmp/disk.img")
+}
+
+// TestIptablesRuleWithMatchExtension creates and removes a real rule with the image's iptables
+// (through the mode selector and a dlopen'ed match extension) in a network namespace of its own.
+func TestIptablesRuleWithMatchExtension(t *testing.T) {
+	res := buildTo(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	im, err := res.Images[0].Index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := res.Images[0].Index.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := extract(t, img)
+	proc := filepath.Join(root, "proc")
+	os.MkdirAll(proc, 0o755)
+	script := `set -e
+mount -t proc proc "$1/proc"
+r="$1"
+chroot "$r" /usr/sbin/iptables -N CKUBELET-TEST
+chroot "$r" /usr/sbin/iptables -A CKUBELET-TEST -p tcp -m comment --comment "ckubelet test rule" -j RETURN
+chroot "$r" /usr/sbin/iptables -S CKUBELET-TEST
+chroot "$r" /usr/sbin/iptables -F CKUBELET-TEST
+chroot "$r" /usr/sbin/iptables -X CKUBELET-TEST
+echo "--- after removal"
+chroot "$r" /usr/sbin/iptables-save
+umount "$r/proc"
+`
+	// A new mount namespace keeps /proc private; a new network namespace keeps the host's rules untouched.
+	out, err := exec.Command("unshare", "--mount", "--net", "sh", "-c", script, "sh", root, root).CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables in the image: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `-A CKUBELET-TEST -p tcp -m comment --comment "ckubelet test rule" -j RETURN`) {
+		t.Fatalf("rule not listed back:\n%s", out)
+	}
+	_, after, _ := strings.Cut(string(out), "--- after removal")
+	if strings.Contains(after, "CKUBELET-TEST") {
+		t.Fatalf("chain left behind:\n%s", out)
+	}
+}
+
+// TestLockRoundTrip: a lock written and read back reproduces the same userland layer; a lock the
+// archive no longer matches fails the build, naming the package, and writes nothing.
+func TestLockRoundTrip(t *testing.T) {
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	plain := buildWith(t, o)
+
+	lock, err := ResolveLock(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := lock.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	read, err := debian.ReadLock(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Lock = read
+	o.Output.Dest = filepath.Join(t.TempDir(), "oci")
+	locked := buildWith(t, o)
+	want := layerDigest(t, plain, 0)
+	if got := layerDigest(t, locked, 0); got != want {
+		t.Fatalf("userland layer with the lock %s, without %s", got, want)
+	}
+
+	stale := strings.Replace(buf.String(), "Package: iptables\nVersion: ", "Package: iptables\nVersion: 0.0-stale+", 1)
+	if stale == buf.String() {
+		t.Fatal("lock has no iptables entry")
+	}
+	if o.Lock, err = debian.ReadLock(strings.NewReader(stale)); err != nil {
+		t.Fatal(err)
+	}
+	o.Output.Dest = filepath.Join(t.TempDir(), "oci")
+	_, err = Run(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "iptables") {
+		t.Fatalf("build with a stale lock: %v", err)
+	}
+	if _, statErr := os.Stat(o.Output.Dest); !os.IsNotExist(statErr) {
+		t.Fatalf("failed build left %s", o.Output.Dest)
+	}
+}
+
+// layerDigest is the digest of layer i of a result's first platform image.
+func layerDigest(t *testing.T, res *Result, i int) v1.Hash {
+	t.Helper()
+	im, err := res.Images[0].Index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := res.Images[0].Index.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := layers[i].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,18 @@ type Userland struct {
 	Layer    oci.Layer
 	Packages []debian.Package // every resolved package (what the lock file records)
 	Manifest *rootfs.Manifest // the files taken, and from which package
+	Binaries map[string]string // Go binaries of the layer: image path -> host path
+}
+
+// contributing are the resolved packages at least one file of the userland came from.
+func (u *Userland) contributing() []debian.Package {
+	var out []debian.Package
+	for _, p := range u.Packages {
+		if slices.Contains(u.Manifest.Packages, p.Name) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // userlandTime stamps userland layers. It must not depend on the Kubernetes version, or the layer
@@ -40,7 +53,7 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) ([]debian.Pa
 		if err != nil {
 			return nil, "", err
 		}
-		pkgs, err := ix.Resolve(rootfs.KubeletUserland(arch).Packages, debian.Exclude(maintainerScriptOnly...))
+		pkgs, err := ix.Resolve(rootfs.KubeletUserland(arch).Packages, debian.Exclude(notShipped...))
 		if err != nil {
 			return nil, "", err
 		}
@@ -53,9 +66,15 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) ([]debian.Pa
 	})
 }
 
-// maintainerScriptOnly are dependencies only maintainer scripts or tools the image leaves out
-// use; following them would download interpreters whose files are never selected.
-var maintainerScriptOnly = []string{"debconf", "perl-base", "python3", "openssl", "libssl3t64"}
+// notShipped are dependencies that only maintainer scripts, or tools the image leaves out, use
+// (xfs_scrub's ICU, util-linux's PAM and sqlite users, …). Following them would download tens of
+// megabytes whose files are never selected; a library the selected files do need and that was
+// excluded here makes the rootfs stage fail, naming it.
+var notShipped = []string{
+	"debconf", "perl-base", "python3", "openssl", "libssl3t64",
+	"libicu76", "libglib2.0-0t64", "libsqlite3-0", "libdb5.3t64", "libstdc++6",
+	"libpam-runtime", "libpam-modules", "libpam-modules-bin", "libpam0g", "libsystemd0", "libtinfo6",
+}
 
 // userland cuts the kubelet userland for one platform out of verified Debian packages. needs are
 // extra ELF files (a cgo kubelet) whose shared libraries the userland must provide.
@@ -120,6 +139,7 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []stri
 			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, arch, manifest)},
 			Packages: pkgs,
 			Manifest: manifest,
+			Binaries: map[string]string{rootfs.IptablesWrapper: wrapper.Path},
 		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil
 	})
 }

@@ -43,8 +43,8 @@ func replaceDir(dest string, fill func(dir string) error) error {
 	return err
 }
 
-// replaceFile writes a temporary file beside dest and renames it over dest once complete.
-func replaceFile(dest string, fill func(f *os.File) error) error {
+// ReplaceFile writes a temporary file beside dest and renames it over dest once complete.
+func ReplaceFile(dest string, fill func(f *os.File) error) error {
 	parent, pattern := tempSibling(dest)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err

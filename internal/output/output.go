@@ -63,17 +63,34 @@ func ParseTarget(s string) (Target, error) {
 type Named struct {
 	Image catalog.Image
 	Index v1.ImageIndex
+	// SBOMs describe the index's platform images.
+	SBOMs []SBOM
+}
+
+// SBOM is one platform image's software bill of materials: written as a file beside file
+// outputs, and stored as an OCI artifact referring to the image in layouts and registries.
+type SBOM struct {
+	FileName string // e.g. "kubelet_v1.37.2-trixie_linux-amd64.spdx.json"
+	Data     []byte
+	Artifact v1.Image // subject: the platform image
 }
 
 // Write stores images at the target. For registry targets Dest is a repository prefix:
 // registry:ghcr.io/me pushes ghcr.io/me/kubelet:<tag>.
 func Write(ctx context.Context, t Target, images []Named) error {
 	var err error
+	if t.Kind != Registry {
+		// SBOM files go first: a failure then leaves the previous image output as it was.
+		err = replaceDir(t.Dest+".sbom", func(dir string) error { return writeSBOMFiles(dir, images) })
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s.sbom: %w", t.Dest, err)
+	}
 	switch t.Kind {
 	case OCI:
 		err = replaceDir(t.Dest, func(dir string) error { return writeLayout(dir, images) })
 	case OCIArchive:
-		err = replaceFile(t.Dest, func(f *os.File) error { return writeLayoutArchive(f, images) })
+		err = ReplaceFile(t.Dest, func(f *os.File) error { return writeLayoutArchive(f, images) })
 	case DockerArchive:
 		err = writeDockerArchive(t.Dest, images)
 	case Registry:
@@ -101,6 +118,22 @@ func writeLayout(dir string, images []Named) error {
 		})); err != nil {
 			return fmt.Errorf("%s: %w", img.Image.Ref(), err)
 		}
+		for _, sb := range img.SBOMs {
+			if err := p.AppendImage(sb.Artifact); err != nil {
+				return fmt.Errorf("%s: %w", sb.FileName, err)
+			}
+		}
+	}
+	return nil
+}
+
+func writeSBOMFiles(dir string, images []Named) error {
+	for _, n := range images {
+		for _, sb := range n.SBOMs {
+			if err := os.WriteFile(filepath.Join(dir, sb.FileName), sb.Data, 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -125,7 +158,7 @@ func writeDockerArchive(file string, images []Named) error {
 		}
 		refs[tag] = img
 	}
-	return replaceFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
+	return ReplaceFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
 }
 
 func push(ctx context.Context, repo string, images []Named) error {
@@ -134,8 +167,19 @@ func push(ctx context.Context, repo string, images []Named) error {
 		if err != nil {
 			return err
 		}
-		if err := remote.WriteIndex(ref, n.Index, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+		if err := remote.WriteIndex(ref, n.Index, opts...); err != nil {
 			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		// After the index, so that registries that check an artifact's subject find it.
+		for _, sb := range n.SBOMs {
+			d, err := sb.Artifact.Digest()
+			if err != nil {
+				return err
+			}
+			if err := remote.Write(ref.Context().Digest(d.String()), sb.Artifact, opts...); err != nil {
+				return fmt.Errorf("pushing %s for %s: %w", sb.FileName, ref, err)
+			}
 		}
 	}
 	return nil

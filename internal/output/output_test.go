@@ -129,7 +129,7 @@ func TestReplaceFileAtomicity(t *testing.T) {
 	if err := os.WriteFile(dest, []byte("previous"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := replaceFile(dest, func(f *os.File) error {
+	err := ReplaceFile(dest, func(f *os.File) error {
 		f.WriteString("partial")
 		return errHalfway
 	})
@@ -147,7 +147,7 @@ func TestReplaceFileAtomicity(t *testing.T) {
 func TestWriteOCILayoutNamesImages(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "oci")
 	img := catalog.KubeletImage("v1.37.2", "trixie")
-	if err := Write(context.Background(), Target{OCI, dest}, []Named{{img, randomIndex(t, 2)}}); err != nil {
+	if err := Write(context.Background(), Target{OCI, dest}, []Named{{Image: img, Index: randomIndex(t, 2)}}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := layout.FromPath(dest)
@@ -170,14 +170,14 @@ func TestWriteOCILayoutNamesImages(t *testing.T) {
 func TestDockerArchiveNeedsOnePlatform(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "k.tar")
 	img := catalog.KubeletImage("v1.37.2", "trixie")
-	err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{img, randomIndex(t, 3)}})
+	err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{Image: img, Index: randomIndex(t, 3)}})
 	if err == nil || !strings.Contains(err.Error(), "pass one --platform") {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatalf("failed write left %s", dest)
 	}
-	if err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{img, randomIndex(t, 1)}}); err != nil {
+	if err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{Image: img, Index: randomIndex(t, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 }

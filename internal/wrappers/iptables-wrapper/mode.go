@@ -1,6 +1,6 @@
 package main
 
-import "strings"
+// The string handling here is by hand: package strings would cost more binary than these lines.
 
 // wrappedNames are the names the image links to the wrapper: what kubelet and kube-proxy run.
 var wrappedNames = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
@@ -16,7 +16,7 @@ func wrapped(name string) bool {
 
 // backend names the Debian binary for name in mode: iptables-save, nft -> iptables-nft-save.
 func backend(name, mode string) string {
-	family, suffix, _ := strings.Cut(name, "-")
+	family, suffix, _ := cut(name, '-')
 	if suffix != "" {
 		suffix = "-" + suffix
 	}
@@ -53,8 +53,10 @@ func chooseMode(save saver) string {
 
 func count(dump string, pred func(line string) bool) int {
 	n := 0
-	for _, l := range strings.Split(dump, "\n") {
-		if pred(l) {
+	for more := true; more; {
+		var line string
+		line, dump, more = cut(dump, '\n')
+		if pred(line) {
 			n++
 		}
 	}
@@ -63,10 +65,22 @@ func count(dump string, pred func(line string) bool) int {
 
 // isHint matches a chain declaration such as ":KUBE-IPTABLES-HINT - [0:0]".
 func isHint(line string) bool {
-	decl, ok := strings.CutPrefix(line, ":")
-	chain, _, _ := strings.Cut(decl, " ")
-	return ok && (chain == "KUBE-IPTABLES-HINT" || chain == "KUBE-KUBELET-CANARY")
+	if line == "" || line[0] != ':' {
+		return false
+	}
+	chain, _, _ := cut(line[1:], ' ')
+	return chain == "KUBE-IPTABLES-HINT" || chain == "KUBE-KUBELET-CANARY"
 }
 
 // isRule matches a rule such as "-A INPUT -j ACCEPT".
-func isRule(line string) bool { return strings.HasPrefix(line, "-") }
+func isRule(line string) bool { return line != "" && line[0] == '-' }
+
+// cut is strings.Cut for a one-byte separator.
+func cut(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}

@@ -68,3 +68,48 @@ func TestChooseMode(t *testing.T) {
 		})
 	}
 }
+
+// TestLineParsing checks the hand-written parsing against the strings-based code it replaced.
+func TestLineParsing(t *testing.T) {
+	oldCount := func(dump string, pred func(string) bool) int {
+		n := 0
+		for _, l := range strings.Split(dump, "\n") {
+			if pred(l) {
+				n++
+			}
+		}
+		return n
+	}
+	oldIsHint := func(line string) bool {
+		decl, ok := strings.CutPrefix(line, ":")
+		chain, _, _ := strings.Cut(decl, " ")
+		return ok && (chain == "KUBE-IPTABLES-HINT" || chain == "KUBE-KUBELET-CANARY")
+	}
+	oldIsRule := func(line string) bool { return strings.HasPrefix(line, "-") }
+	lines := []string{"", ":", "-", " ", ":KUBE-IPTABLES-HINT", ":KUBE-IPTABLES-HINT - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]",
+		" :KUBE-IPTABLES-HINT", "KUBE-IPTABLES-HINT", ":KUBE-IPTABLES-HINT\r", ":KUBE-KUBELET-CANARY-X", ":KUBE", "-A X", " -A X", "*mangle", "COMMIT"}
+	for _, l := range lines {
+		if got, want := isHint(l), oldIsHint(l); got != want {
+			t.Errorf("isHint(%q) = %v, want %v", l, got, want)
+		}
+		if got, want := isRule(l), oldIsRule(l); got != want {
+			t.Errorf("isRule(%q) = %v, want %v", l, got, want)
+		}
+	}
+	dumps := []string{"", "\n", "\n\n", hint, canary, rules2, rules1, decoy, strings.Join(lines, "\n"), strings.Join(lines, "\n") + "\n",
+		":KUBE-IPTABLES-HINT", "-A X\n-A Y", "\n:KUBE-KUBELET-CANARY\n"}
+	for _, d := range dumps {
+		for name, pred := range map[string]func(string) bool{"isHint": isHint, "isRule": isRule} {
+			if got, want := count(d, pred), oldCount(d, pred); got != want {
+				t.Errorf("count(%q, %s) = %d, want %d", d, name, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "-", "a", "a-", "-a", "a-b-c", "iptables-save"} {
+		b, a, f := cut(s, '-')
+		wb, wa, wf := strings.Cut(s, "-")
+		if b != wb || a != wa || f != wf {
+			t.Errorf("cut(%q) = %q, %q, %v, want %q, %q, %v", s, b, a, f, wb, wa, wf)
+		}
+	}
+}
