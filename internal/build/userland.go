@@ -20,8 +20,8 @@ import (
 // Userland is a platform's userland layer and the Debian packages it was cut from.
 type Userland struct {
 	Layer    oci.Layer
-	Packages []debian.Package // every resolved package (what the lock file records)
-	Manifest *rootfs.Manifest // the files taken, and from which package
+	Packages []debian.Package  // every resolved package (what the lock file records)
+	Manifest *rootfs.Manifest  // the files taken, and from which package
 	Binaries map[string]string // Go binaries of the layer: image path -> host path
 }
 
