@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what ckubelet's build and tests need on a Debian host, idempotently: only missing
 # packages are installed, and apt-get update runs only when something is missing.
-#   hack/setup.sh          build + test tools (qemu-user-static, containerd, runc)
-#   hack/setup.sh --cgo    also the C cross compilers that `ckubelet build --cgo` uses
+#   hack/setup.sh          build + test tools: qemu-user-static, containerd, runc, and the C
+#                          (cross) compilers with static libcs that the pause image is built with
+#   hack/setup.sh --cgo    nothing more today: `ckubelet build --cgo` uses the same compilers
 set -euo pipefail
 
-want=(qemu-user-static containerd runc)
+want=(qemu-user-static containerd runc gcc libc6-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross)
 for arg in "$@"; do
   case "$arg" in
-    --cgo) want+=(gcc gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross) ;;
+    --cgo) ;;
     *) echo "hack/setup.sh: unknown option $arg (known: --cgo)" >&2; exit 2 ;;
   esac
 done

@@ -18,16 +18,20 @@ import (
 
 func newBuildCommand() *cobra.Command {
 	var (
-		version, platforms, out, compression, cacheDir, lockfile string
-		cgo, verbose                                             bool
-		deb                                                      debianFlags
+		version, platforms, out, compression, cacheDir, lockfile, flavors string
+		cgo, verbose                                                      bool
+		deb                                                               debianFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build the kubelet image for every platform and write it to the output",
+		Short: "Build the selected images (kubelet flavors, kube-proxy, pause) for every platform and write them to the output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ps, err := catalog.ParsePlatforms(platforms)
+			if err != nil {
+				return err
+			}
+			selection, err := catalog.ParseSelection(flavors)
 			if err != nil {
 				return err
 			}
@@ -56,6 +60,7 @@ func newBuildCommand() *cobra.Command {
 			prog := progress.New(os.Stderr)
 			res, err := build.Run(cmd.Context(), build.Options{
 				KubernetesVersion: version,
+				Selection:         selection,
 				Platforms:         ps,
 				Output:            target,
 				Cgo:               cgo,
@@ -76,6 +81,7 @@ func newBuildCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes release: latest, MAJOR.MINOR (newest patch) or vX.Y.Z")
 	f.StringVar(&platforms, "platform", catalog.DefaultPlatforms, "comma-separated platforms")
+	f.StringVar(&flavors, "flavor", catalog.DefaultSelection, "comma-separated: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, or all")
 	f.StringVar(&out, "output", output.DefaultTarget, "oci:DIR, oci-archive:FILE, docker-archive:FILE (one platform) or registry:REPO")
 	f.BoolVar(&cgo, "cgo", false, "build kubelet with cgo and a C cross compiler per target, as upstream does (default: static)")
 	f.StringVar(&compression, "compression", string(oci.Gzip), "layer compression: gzip or zstd")

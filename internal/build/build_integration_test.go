@@ -62,6 +62,7 @@ func options(t *testing.T, target string, platforms string) Options {
 	}
 	return Options{
 		KubernetesVersion: testVersion,
+		Selection:         catalog.Selection{Flavors: catalog.Flavors[:1]},
 		Platforms:         ps,
 		Output:            tg,
 		Compression:       oci.Gzip,

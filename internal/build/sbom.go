@@ -27,7 +27,10 @@ func imageSBOM(name catalog.Image, p catalog.Platform, img v1.Image, created tim
 		ImageDigest: desc.Digest,
 		Created:     created,
 		Distro:      suite,
-		Binaries:    maps.Clone(ul.Binaries),
+		Binaries:    map[string]string{},
+	}
+	if ul != nil {
+		maps.Copy(in.Binaries, ul.Binaries)
 	}
 	maps.Copy(in.Binaries, binaries)
 	for _, pkg := range ul.contributing() {

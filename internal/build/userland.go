@@ -17,16 +17,19 @@ import (
 	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
 
-// Userland is a platform's userland layer and the Debian packages it was cut from.
+// Userland is a userland layer and the Debian packages it was cut from.
 type Userland struct {
 	Layer    oci.Layer
-	Packages []debian.Package  // every resolved package (what the lock file records)
+	Packages []debian.Package  // every resolved package of the architecture (what the lock records)
 	Manifest *rootfs.Manifest  // the files taken, and from which package
 	Binaries map[string]string // Go binaries of the layer: image path -> host path
 }
 
 // contributing are the resolved packages at least one file of the userland came from.
 func (u *Userland) contributing() []debian.Package {
+	if u == nil {
+		return nil
+	}
 	var out []debian.Package
 	for _, p := range u.Packages {
 		if slices.Contains(u.Manifest.Packages, p.Name) {
@@ -34,6 +37,18 @@ func (u *Userland) contributing() []debian.Package {
 		}
 	}
 	return out
+}
+
+// archPackages are an architecture's resolved packages, extracted.
+type archPackages struct {
+	resolved  []debian.Package
+	extracted []rootfs.Package
+}
+
+// userlandSpecs are every userland ckubelet builds. Packages are resolved for all of them at
+// once, so that one lock file serves any selection of images.
+func userlandSpecs(debArch string) []rootfs.Spec {
+	return []rootfs.Spec{rootfs.KubeletUserland(debArch), rootfs.KubeProxyUserland(debArch)}
 }
 
 // userlandTime stamps userland layers. It must not depend on the Kubernetes version, or the layer
@@ -45,15 +60,30 @@ func userlandTime() (time.Time, error) {
 	return gobuild.BuildDate(&gobuild.Module{})
 }
 
-// Packages resolves the kubelet userland's Debian packages for a platform.
-func (b *builder) packages(ctx context.Context, p catalog.Platform) ([]debian.Package, error) {
+// notShipped are dependencies that only maintainer scripts, or tools the images leave out, use
+// (xfs_scrub's ICU, util-linux's PAM and sqlite users, …). Following them would download tens of
+// megabytes whose files are never selected; a library the selected files do need and that was
+// excluded here makes the rootfs stage fail, naming it.
+var notShipped = []string{
+	"debconf", "perl-base", "python3", "openssl",
+	"libicu76", "libglib2.0-0t64", "libsqlite3-0", "libdb5.3t64", "libstdc++6",
+	"libpam-runtime", "libpam-modules", "libpam-modules-bin", "libpam0g", "libsystemd0",
+}
+
+// resolvePackages resolves the userland packages of a platform, checked against the lock.
+func (b *builder) resolvePackages(ctx context.Context, p catalog.Platform) ([]debian.Package, error) {
 	arch := p.DebianArch()
 	return step(b, fmt.Sprintf("resolve Debian %s/%s", b.opts.Debian.Suite, arch), func() ([]debian.Package, string, error) {
 		ix, err := b.debian.Index(ctx, arch)
 		if err != nil {
 			return nil, "", err
 		}
-		pkgs, err := ix.Resolve(rootfs.KubeletUserland(arch).Packages, debian.Exclude(notShipped...))
+		var names []string
+		for _, spec := range userlandSpecs(arch) {
+			names = append(names, spec.Packages...)
+		}
+		slices.Sort(names)
+		pkgs, err := ix.Resolve(slices.Compact(names), debian.Exclude(notShipped...))
 		if err != nil {
 			return nil, "", err
 		}
@@ -66,21 +96,13 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) ([]debian.Pa
 	})
 }
 
-// notShipped are dependencies that only maintainer scripts, or tools the image leaves out, use
-// (xfs_scrub's ICU, util-linux's PAM and sqlite users, …). Following them would download tens of
-// megabytes whose files are never selected; a library the selected files do need and that was
-// excluded here makes the rootfs stage fail, naming it.
-var notShipped = []string{
-	"debconf", "perl-base", "python3", "openssl", "libssl3t64",
-	"libicu76", "libglib2.0-0t64", "libsqlite3-0", "libdb5.3t64", "libstdc++6",
-	"libpam-runtime", "libpam-modules", "libpam-modules-bin", "libpam0g", "libsystemd0", "libtinfo6",
-}
-
-// userland cuts the kubelet userland for one platform out of verified Debian packages. needs are
-// extra ELF files (a cgo kubelet) whose shared libraries the userland must provide.
-func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []string) (*Userland, error) {
+// packages resolves, fetches and extracts a platform's userland packages, once per build.
+func (b *builder) packages(ctx context.Context, p catalog.Platform) (*archPackages, error) {
 	arch := p.DebianArch()
-	pkgs, err := b.packages(ctx, p)
+	if ap, ok := b.userlandPackages[arch]; ok {
+		return ap, nil
+	}
+	pkgs, err := b.resolvePackages(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -98,19 +120,27 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []stri
 	if err != nil {
 		return nil, err
 	}
+	ap := &archPackages{resolved: pkgs, extracted: extracted}
+	b.userlandPackages[arch] = ap
+	return ap, nil
+}
+
+// userland cuts one userland (named for progress, e.g. "kubelet") for a platform out of verified
+// Debian packages. needs are extra ELF files (a cgo kubelet) whose libraries it must provide.
+func (b *builder) userland(ctx context.Context, p catalog.Platform, name string, spec rootfs.Spec, needs []string) (*Userland, error) {
+	ap, err := b.packages(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	wrapperSrc, err := gobuild.LocalSource(wrappers.IptablesWrapper(), "iptables-wrapper", b.opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}
-	wrapper, err := step(b, "compile iptables-wrapper "+p.String(), func() (gobuild.Binary, string, error) {
-		bin, err := b.gocmd.Build(ctx, b.opts.CacheDir, wrapperSrc, ".", gobuild.Target{Platform: p})
-		return bin, cachedNote(bin.Cached), err
-	})
+	wrapper, err := b.compile(ctx, wrapperSrc, ".", p, false)
 	if err != nil {
 		return nil, err
 	}
-	return step(b, "select userland "+p.String(), func() (*Userland, string, error) {
-		spec := rootfs.KubeletUserland(arch)
+	return step(b, fmt.Sprintf("select %s userland %s", name, p), func() (*Userland, string, error) {
 		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper.Path}
 		spec.Needs = needs
 		dir, err := os.MkdirTemp(b.opts.CacheDir, ".rootfs-")
@@ -118,9 +148,9 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []stri
 			return nil, "", err
 		}
 		defer os.RemoveAll(dir)
-		manifest, err := rootfs.Build(spec, extracted, dir)
+		manifest, err := rootfs.Build(spec, ap.extracted, dir)
 		if err != nil {
-			return nil, "", fmt.Errorf("userland for %s: %w", p, err)
+			return nil, "", fmt.Errorf("%s userland for %s: %w", name, p, err)
 		}
 		entries, err := oci.EntriesFromDir(dir)
 		if err != nil {
@@ -136,8 +166,8 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, needs []stri
 			return nil, "", err
 		}
 		return &Userland{
-			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, arch, manifest)},
-			Packages: pkgs,
+			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, p.DebianArch(), manifest)},
+			Packages: ap.resolved,
 			Manifest: manifest,
 			Binaries: map[string]string{rootfs.IptablesWrapper: wrapper.Path},
 		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil

@@ -109,3 +109,82 @@ func TestKubeletImage(t *testing.T) {
 		t.Fatalf("got %s", img.Ref())
 	}
 }
+
+func TestParseSelection(t *testing.T) {
+	names := func(s Selection) string {
+		var out []string
+		for _, f := range s.Flavors {
+			out = append(out, f.Name)
+		}
+		if s.KubeProxy {
+			out = append(out, "+kube-proxy")
+		}
+		if s.Pause {
+			out = append(out, "+pause")
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct{ in, want, errHas string }{
+		{in: "kubelet", want: "kubelet"},
+		{in: "all", want: "kubelet flannel cni kubeadm kubeadm-cni +kube-proxy +pause"},
+		{in: "kubeadm-cni, kubelet,kubelet", want: "kubelet kubeadm-cni"},
+		{in: "pause", want: "+pause"},
+		{in: "cni,kube-proxy", want: "cni +kube-proxy"},
+		{in: "calico", errHas: `unknown flavor "calico"; known: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, all`},
+		{in: " ", errHas: "no flavor given"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseSelection(tc.in)
+			if tc.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("got %v, %v; want error %q", got, err, tc.errHas)
+				}
+				return
+			}
+			if err != nil || names(got) != tc.want {
+				t.Fatalf("got %q, %v; want %q", names(got), err, tc.want)
+			}
+		})
+	}
+}
+
+func TestImageNames(t *testing.T) {
+	v := Version("v1.26.0")
+	for _, tc := range []struct {
+		img  Image
+		want string
+	}{
+		{FlavorImage(v, Flavors[0], "trixie"), "kubelet:v1.26.0-trixie"},
+		{FlavorImage(v, Flavors[1], "trixie"), "kubelet:v1.26.0-flannel-trixie"},
+		{FlavorImage(v, Flavors[2], "trixie"), "kubelet:v1.26.0-cni-trixie"},
+		{FlavorImage(v, Flavors[3], "trixie"), "kubelet:v1.26.0-kubeadm-trixie"},
+		{FlavorImage(v, Flavors[4], "bookworm"), "kubelet:v1.26.0-kubeadm-cni-bookworm"},
+		{KubeProxyImage(v, "trixie"), "kube-proxy:v1.26.0-trixie"},
+		{PauseImage("3.10.1"), "pause:3.10.1"},
+	} {
+		if got := tc.img.Ref(); got != tc.want {
+			t.Errorf("got %s, want %s", got, tc.want)
+		}
+	}
+}
+
+func TestComponentVersions(t *testing.T) {
+	cri := []string{"v1.34.0", "v1.37.0", "v1.38.0-rc.0"}
+	for _, tc := range []struct{ k8s, want string }{
+		{"v1.37.2", "v1.37.0"},
+		{"v1.36.3", "v1.34.0"},
+		{"v1.34.4", "v1.34.0"},
+		{"v1.26.0", "v1.37.0"}, // nothing that old is served: the newest
+		{"v1.38.0-beta.0", "v1.37.0"},
+	} {
+		if got, err := CRIToolsVersion(Version(tc.k8s), cri); err != nil || got != tc.want {
+			t.Errorf("CRIToolsVersion(%s) = %s, %v; want %s", tc.k8s, got, err, tc.want)
+		}
+	}
+	if _, err := CRIToolsVersion("v1.37.2", nil); err == nil {
+		t.Error("no versions: want an error")
+	}
+	if got, err := NewestRelease("cni", []string{"v1.9.1", "v1.10.0", "v1.11.0-rc.1", "v0.8.6"}); err != nil || got != "v1.10.0" {
+		t.Errorf("NewestRelease = %s, %v", got, err)
+	}
+}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,4 +100,40 @@ func nearest(sorted []string, want string) []string {
 		return []string{"(none)"}
 	}
 	return out
+}
+
+// CRIToolsVersion picks crictl's release for a Kubernetes version: cri-tools releases track
+// Kubernetes minors, so the newest release whose minor is not newer than Kubernetes', else the
+// newest release there is.
+func CRIToolsVersion(k8s Version, available []string) (string, error) {
+	var releases []string
+	for _, v := range available {
+		if semver.IsValid(v) && semver.Prerelease(v) == "" && semver.Build(v) == "" {
+			releases = append(releases, v)
+		}
+	}
+	if len(releases) == 0 {
+		return "", fmt.Errorf("no cri-tools release on the Go module proxy")
+	}
+	semver.Sort(releases)
+	limit := semver.MajorMinor(string(k8s))
+	for i := len(releases) - 1; i >= 0; i-- {
+		if semver.Compare(semver.MajorMinor(releases[i]), limit) <= 0 {
+			return releases[i], nil
+		}
+	}
+	return releases[len(releases)-1], nil
+}
+
+// NewestRelease is the newest non-prerelease version, for components that do not follow
+// Kubernetes' versions (the CNI plugins).
+func NewestRelease(module string, available []string) (string, error) {
+	valid := slices.DeleteFunc(slices.Clone(available), func(v string) bool {
+		return !semver.IsValid(v) || semver.Build(v) != ""
+	})
+	semver.Sort(valid)
+	if r := newestRelease(valid, ""); r != "" {
+		return r, nil
+	}
+	return "", fmt.Errorf("no release of %s on the Go module proxy", module)
 }

@@ -30,47 +30,57 @@ type Source struct {
 // PrepareKubernetes downloads k8s.io/kubernetes@v and writes a go.mod that builds it outside its
 // git repository: the ./staging replaces point to the published k8s.io/* modules instead.
 func (g *Go) PrepareKubernetes(ctx context.Context, cacheDir string, v catalog.Version) (*Source, error) {
-	m, err := g.Download(ctx, KubernetesModule, string(v))
+	src, err := g.PrepareModule(ctx, cacheDir, KubernetesModule, string(v), func(gomod []byte) ([]byte, error) {
+		return RewriteStagingReplaces(gomod, v.StagingVersion())
+	})
 	if err != nil {
 		return nil, err
 	}
-	orig, err := os.ReadFile(filepath.Join(m.Dir, "go.mod"))
+	buildDate, err := BuildDate(src.Module)
 	if err != nil {
 		return nil, err
 	}
-	rewritten, err := RewriteStagingReplaces(orig, v.StagingVersion())
-	if err != nil {
-		return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
-	}
-	sum, err := os.ReadFile(filepath.Join(m.Dir, "go.sum"))
+	src.LDFlags = VersionLDFlags(v, buildDate)
+	src.Tags = []string{"providerless"}
+	return src, nil
+}
+
+// PrepareModule downloads path@version and writes its go.mod, rewritten by rewrite if given, with
+// its go.sum into the cache, to build the module in place with -modfile.
+func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, rewrite func([]byte) ([]byte, error)) (*Source, error) {
+	m, err := g.Download(ctx, path, version)
 	if err != nil {
 		return nil, err
+	}
+	gomod, err := os.ReadFile(filepath.Join(m.Dir, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	if rewrite != nil {
+		if gomod, err = rewrite(gomod); err != nil {
+			return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
+		}
 	}
 	dir := filepath.Join(cacheDir, "modfiles", m.Path+"@"+m.Version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	modPath := filepath.Join(dir, "go.mod")
-	if err := writeFileAtomic(modPath, rewritten); err != nil {
+	if err := writeFileAtomic(modPath, gomod); err != nil {
 		return nil, err
 	}
 	// Keep the go.sum the go command completed on an earlier run; start from upstream's otherwise.
 	sumPath := filepath.Join(dir, "go.sum")
 	if _, err := os.Stat(sumPath); os.IsNotExist(err) {
+		sum, err := os.ReadFile(filepath.Join(m.Dir, "go.sum"))
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
 		if err := writeFileAtomic(sumPath, sum); err != nil {
 			return nil, err
 		}
 	}
-	buildDate, err := BuildDate(m)
-	if err != nil {
-		return nil, err
-	}
-	return &Source{
-		Module:  m,
-		ModFile: modPath,
-		LDFlags: VersionLDFlags(v, buildDate),
-		Tags:    []string{"providerless"},
-	}, nil
+	return &Source{Module: m, ModFile: modPath}, nil
 }
 
 // RewriteStagingReplaces replaces every `k8s.io/X => ./staging/src/k8s.io/X` with the published

@@ -26,6 +26,7 @@ type ImageSpec struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	User       string
 	Labels     map[string]string
 	Created    time.Time
 }
@@ -58,6 +59,7 @@ func Image(spec ImageSpec) (v1.Image, error) {
 	cf.Config.Entrypoint = spec.Entrypoint
 	cf.Config.Cmd = spec.Cmd
 	cf.Config.Env = spec.Env
+	cf.Config.User = spec.User
 	cf.Config.Labels = spec.Labels
 	return mutate.ConfigFile(img, cf)
 }

@@ -23,13 +23,7 @@ var kubeletCommands = []struct {
 		"/usr/sbin/fsck.ext2", "/usr/sbin/fsck.ext3", "/usr/sbin/fsck.ext4", "/usr/sbin/resize2fs",
 	}},
 	{"xfsprogs", []string{"/usr/sbin/mkfs.xfs", "/usr/sbin/xfs_growfs"}},
-	// Both backends: the wrapper picks the one the host uses.
-	{"iptables", []string{
-		"/usr/sbin/iptables-nft", "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-nft-restore",
-		"/usr/sbin/ip6tables-nft", "/usr/sbin/ip6tables-nft-save", "/usr/sbin/ip6tables-nft-restore",
-		"/usr/sbin/iptables-legacy", "/usr/sbin/iptables-legacy-save", "/usr/sbin/iptables-legacy-restore",
-		"/usr/sbin/ip6tables-legacy", "/usr/sbin/ip6tables-legacy-save", "/usr/sbin/ip6tables-legacy-restore",
-	}},
+	{"iptables", iptablesCommands},
 }
 
 // wrappedIptables are the names kubelet and kube-proxy run that the image points at IptablesWrapper.
@@ -68,26 +62,38 @@ func KubeletUserland(debArch string) Spec {
 	spec := Spec{
 		Arch:     debArch,
 		Packages: append([]string(nil), kubeletPackages...),
-		Files: []string{
+		Files: append([]string{
 			"/etc/mke2fs.conf", // mke2fs's built-in defaults differ from Debian's
-			// iptables loads its match and target extensions with dlopen; libarpt_ and libebt_
-			// serve arptables and ebtables, which the image does not ship.
-			fmt.Sprintf("/usr/lib/%s/xtables/libxt_*.so", triplet),
-			fmt.Sprintf("/usr/lib/%s/xtables/libipt_*.so", triplet),
-			fmt.Sprintf("/usr/lib/%s/xtables/libip6t_*.so", triplet),
-			"/etc/protocols", "/etc/services",
-			"/etc/os-release", "/etc/debian_version",
-		},
+		}, commonFiles(triplet)...),
 		Symlinks:       map[string]string{},
 		CACertificates: true,
 	}
 	for _, c := range kubeletCommands {
 		spec.Commands = append(spec.Commands, c.paths...)
 	}
+	wrapIptables(&spec)
+	return spec
+}
+
+// commonFiles are the data files every userland takes: iptables' extension modules, the network
+// databases, and what tells scanners the distribution.
+func commonFiles(triplet string) []string {
+	return []string{
+		// iptables loads its match and target extensions with dlopen; libarpt_ and libebt_
+		// serve arptables and ebtables, which the images do not ship.
+		fmt.Sprintf("/usr/lib/%s/xtables/libxt_*.so", triplet),
+		fmt.Sprintf("/usr/lib/%s/xtables/libipt_*.so", triplet),
+		fmt.Sprintf("/usr/lib/%s/xtables/libip6t_*.so", triplet),
+		"/etc/protocols", "/etc/services",
+		"/etc/os-release", "/etc/debian_version",
+	}
+}
+
+// wrapIptables points the iptables names at the mode selector.
+func wrapIptables(spec *Spec) {
 	for _, name := range wrappedIptables {
 		spec.Symlinks["/usr/sbin/"+name] = "iptables-wrapper"
 	}
-	return spec
 }
 
 // providerHint names the package to add when a known command is missing.

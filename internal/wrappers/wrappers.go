@@ -20,3 +20,19 @@ func IptablesWrapper() fs.FS {
 	}
 	return sub
 }
+
+// A variable of its own, so that each accessor's file system holds only its program.
+//
+//go:embed cni-install/main.go cni-install/install.go
+var cniInstallSources embed.FS
+
+// CNIInstall is the source of the CNI flavors' entrypoint (see cni-install/main.go), which copies
+// the image's CNI plugins onto the host and execs kubelet: a standalone main package using only
+// the standard library.
+func CNIInstall() fs.FS {
+	sub, err := fs.Sub(cniInstallSources, "cni-install")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at compile time
+	}
+	return sub
+}

@@ -8,7 +8,7 @@
 //
 // Build it static (CGO_ENABLED=0) so it needs nothing from the image and cross-compiles without a
 // C toolchain. It ships in every image, so it calls the kernel through package syscall alone:
-// os, os/exec, fmt, time and path/filepath would add about two thirds to the Go runtime's size.
+// os, os/exec, fmt, time and path/filepath would add two thirds to the size of the Go runtime.
 package main
 
 import (
@@ -21,7 +21,8 @@ import (
 var saveTimeout int64 = 5e9
 
 func main() {
-	// Without package os the arguments come from /proc, which os.Executable read anyway.
+	// os.Args would link in package os, so the arguments come from /proc, which the wrapper
+	// needs for /proc/self/exe anyway. (Kernels before 4.2 cut this file at 4 KB of arguments.)
 	args, err := readFile("/proc/self/cmdline")
 	if err != nil {
 		fail(1, "read /proc/self/cmdline: "+err.Error())
@@ -127,7 +128,7 @@ func run(path string, args []string, timeout int64) (out []byte, ok bool) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			killed = true
 		}
-		ts := syscall.NsecToTimespec(1e6)
+		ts := syscall.NsecToTimespec(1e6) // little next to a save's own time, and cheap
 		syscall.Nanosleep(&ts, nil)
 	}
 	// Like os/exec, this waits for the end of the output even after a kill.

@@ -237,9 +237,9 @@ func TestRun(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "big"), []byte(big), 0o644))
 	for _, tc := range []struct {
 		name, body string // "" leaves the command out
-		timeout        time.Duration
-		want           string
-		ok             bool
+		timeout    time.Duration
+		want       string
+		ok         bool
 	}{
 		{"prints", `echo "$0 $*"`, time.Minute, dir + "/cmd a b\n", true},
 		{"fails", "echo some; exit 4", time.Minute, "some\n", true},

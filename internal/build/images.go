@@ -1,0 +1,457 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/gobuild"
+	"github.com/ckubelet/ckubelet/internal/oci"
+	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/pause"
+	"github.com/ckubelet/ckubelet/internal/rootfs"
+	"github.com/ckubelet/ckubelet/internal/wrappers"
+)
+
+// versionBuild holds the sources of one Kubernetes version's images.
+type versionBuild struct {
+	*builder
+	version    catalog.Version
+	kubernetes *gobuild.Source
+	created    time.Time   // image creation time and kubelet layer mtime: the release's
+	layers     *oci.Layers // for layers of this version's binaries
+	criTools   *gobuild.Source
+	cniPlugins *gobuild.Source
+	pauseTag   string
+}
+
+// kubernetesCommands are the k8s.io/kubernetes packages the selection needs.
+func (b *builder) kubernetesCommands() []string {
+	var cmds []string
+	s := b.opts.Selection
+	if len(s.Flavors) > 0 {
+		cmds = append(cmds, "./cmd/kubelet")
+	}
+	if slices.ContainsFunc(s.Flavors, func(f catalog.Flavor) bool { return f.Kubeadm }) {
+		cmds = append(cmds, "./cmd/kubeadm")
+	}
+	if s.KubeProxy {
+		cmds = append(cmds, "./cmd/kube-proxy")
+	}
+	return cmds
+}
+
+// prepareVersion downloads every source the selection needs for one Kubernetes version.
+func (b *builder) prepareVersion(ctx context.Context, version catalog.Version) (*versionBuild, error) {
+	v := &versionBuild{builder: b, version: version}
+	var err error
+	v.kubernetes, err = step(b, "download "+gobuild.KubernetesModule+"@"+string(version), func() (*gobuild.Source, string, error) {
+		src, err := b.gocmd.PrepareKubernetes(ctx, b.opts.CacheDir, version)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, cmd := range b.kubernetesCommands() {
+			if err := b.gocmd.Fetch(ctx, src, cmd); err != nil {
+				return nil, "", err
+			}
+		}
+		return src, "", nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if v.created, err = gobuild.BuildDate(v.kubernetes.Module); err != nil {
+		return nil, err
+	}
+	v.layers = &oci.Layers{CacheDir: b.opts.CacheDir, Compression: b.opts.Compression, Time: v.created}
+	s := b.opts.Selection
+	if slices.ContainsFunc(s.Flavors, func(f catalog.Flavor) bool { return f.Kubeadm }) {
+		if v.criTools, err = v.prepareComponent(ctx, gobuild.CRIToolsModule, func(available []string) (string, error) {
+			return catalog.CRIToolsVersion(version, available)
+		}, b.gocmd.PrepareCRITools); err != nil {
+			return nil, err
+		}
+	}
+	if slices.ContainsFunc(s.Flavors, func(f catalog.Flavor) bool { return f.CNIPlugins != nil }) {
+		if v.cniPlugins, err = v.prepareComponent(ctx, gobuild.CNIPluginsModule, func(available []string) (string, error) {
+			return catalog.NewestRelease(gobuild.CNIPluginsModule, available)
+		}, b.gocmd.PrepareCNIPlugins); err != nil {
+			return nil, err
+		}
+	}
+	if s.Pause {
+		if v.pauseTag, err = pause.Tag(v.kubernetes.Module.Dir); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// prepareComponent picks a module's version and downloads it with prepare.
+func (v *versionBuild) prepareComponent(ctx context.Context, module string, pick func([]string) (string, error),
+	prepare func(ctx context.Context, cacheDir, version string) (*gobuild.Source, error)) (*gobuild.Source, error) {
+	return step(v.builder, "download "+module, func() (*gobuild.Source, string, error) {
+		available, err := v.gocmd.ListVersions(ctx, module)
+		if err != nil {
+			return nil, "", err
+		}
+		version, err := pick(available)
+		if err != nil {
+			return nil, "", err
+		}
+		src, err := prepare(ctx, v.opts.CacheDir, version)
+		return src, version, err
+	})
+}
+
+// compile builds one Go package of src for a platform as a visible step.
+func (b *builder) compile(ctx context.Context, src *gobuild.Source, pkg string, p catalog.Platform, cgo bool) (gobuild.Binary, error) {
+	name := path.Base(pkg)
+	if pkg == "." {
+		name = path.Base(src.Module.Path)
+	}
+	return step(b, fmt.Sprintf("compile %s %s", name, p), func() (gobuild.Binary, string, error) {
+		bin, err := b.gocmd.Build(ctx, b.opts.CacheDir, src, pkg, gobuild.Target{Platform: p, Cgo: cgo})
+		return bin, cachedNote(bin.Cached), err
+	})
+}
+
+// platformImage is one platform's image, waiting to join its name's index.
+type platformImage struct {
+	name  catalog.Image
+	image v1.Image
+	sbom  output.SBOM
+}
+
+// imageSet collects platform images in build order.
+type imageSet []platformImage
+
+// indexes groups the platform images by name into multi-arch indexes, keeping first-seen order.
+func (s imageSet) indexes() ([]output.Named, error) {
+	var named []output.Named
+	for _, pi := range s {
+		i := slices.IndexFunc(named, func(n output.Named) bool { return n.Image == pi.name })
+		if i < 0 {
+			named = append(named, output.Named{Image: pi.name})
+			i = len(named) - 1
+		}
+		named[i].SBOMs = append(named[i].SBOMs, pi.sbom)
+	}
+	for i := range named {
+		var imgs []v1.Image
+		for _, pi := range s {
+			if pi.name == named[i].Image {
+				imgs = append(imgs, pi.image)
+			}
+		}
+		idx, err := oci.Index(imgs, nil)
+		if err != nil {
+			return nil, err
+		}
+		named[i].Index = idx
+	}
+	return named, nil
+}
+
+// add assembles an image, describes it in an SBOM and queues it for its index.
+func (v *versionBuild) add(set *imageSet, name catalog.Image, spec oci.ImageSpec, ul *Userland, binaries map[string]string) error {
+	img, err := step(v.builder, fmt.Sprintf("assemble %s %s", name.Ref(), spec.Platform), func() (v1.Image, string, error) {
+		img, err := oci.Image(spec)
+		return img, "", err
+	})
+	if err != nil {
+		return err
+	}
+	sb, err := imageSBOM(name, spec.Platform, img, spec.Created, v.opts.Debian.Suite, ul, binaries)
+	if err != nil {
+		return err
+	}
+	*set = append(*set, platformImage{name: name, image: img, sbom: sb})
+	return nil
+}
+
+// binaryLayer is a layer holding built binaries at their image paths.
+func (v *versionBuild) binaryLayer(what string, files map[string]string, data map[string][]byte) (oci.Layer, error) {
+	var entries []oci.Entry
+	for _, dst := range sortedKeys(files) {
+		entries = append(entries, oci.File(dst, files[dst], 0o755))
+	}
+	for _, dst := range sortedKeys(data) {
+		entries = append(entries, oci.Entry{Path: dst, Mode: 0o644, Data: data[dst]})
+	}
+	l, err := v.layers.Layer(entries)
+	if err != nil {
+		return oci.Layer{}, err
+	}
+	return oci.Layer{Layer: l, CreatedBy: "ckubelet: " + what}, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// buildPlatform builds every selected image for one platform.
+func (v *versionBuild) buildPlatform(ctx context.Context, p catalog.Platform, set *imageSet) error {
+	s := v.opts.Selection
+	if len(s.Flavors) > 0 {
+		if err := v.kubeletImages(ctx, p, set); err != nil {
+			return err
+		}
+	}
+	if s.KubeProxy {
+		if err := v.kubeProxyImage(ctx, p, set); err != nil {
+			return err
+		}
+	}
+	if s.Pause {
+		return v.pauseImage(ctx, p, set)
+	}
+	return nil
+}
+
+// kubeletImages builds every selected kubelet flavor for one platform. Layers go from what
+// changes least to what changes most: userland, kubelet, then the flavor's extras, so that
+// flavors of one version share all but their extras.
+func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, set *imageSet) error {
+	kubelet, err := v.compile(ctx, v.kubernetes, "./cmd/kubelet", p, v.opts.Cgo)
+	if err != nil {
+		return err
+	}
+	// A cgo kubelet links against glibc: its libraries must come with the userland.
+	var needs []string
+	if v.opts.Cgo {
+		needs = []string{kubelet.Path}
+	}
+	ul, err := v.userland(ctx, p, "kubelet", rootfs.KubeletUserland(p.DebianArch()), needs)
+	if err != nil {
+		return err
+	}
+	kubeletLayer, err := v.binaryLayer(fmt.Sprintf("/usr/bin/kubelet %s from %s@%s %s", v.version, v.kubernetes.Module.Path, v.kubernetes.Module.Version, v.kubernetes.Module.Sum),
+		map[string]string{"/usr/bin/kubelet": kubelet.Path}, nil)
+	if err != nil {
+		return err
+	}
+	extras := &flavorExtras{versionBuild: v, platform: p}
+	for _, f := range v.opts.Selection.Flavors {
+		layers := []oci.Layer{ul.Layer, kubeletLayer}
+		binaries := map[string]string{"/usr/bin/kubelet": kubelet.Path}
+		entrypoint := catalog.KubeletEntrypoint
+		if f.Kubeadm {
+			l, bins, err := extras.kubeadm(ctx)
+			if err != nil {
+				return err
+			}
+			layers = append(layers, l)
+			addAll(binaries, bins)
+		}
+		if f.CNIPlugins != nil {
+			l, bins, err := extras.cni(ctx, f.CNIPlugins)
+			if err != nil {
+				return err
+			}
+			layers = append(layers, l)
+			addAll(binaries, bins)
+			entrypoint = append(slices.Clone(cniInstallEntrypoint), catalog.KubeletEntrypoint...)
+		}
+		name := catalog.FlavorImage(v.version, f, v.opts.Debian.Suite)
+		err := v.add(set, name, oci.ImageSpec{
+			Platform:   p,
+			Layers:     layers,
+			Entrypoint: entrypoint,
+			Env:        oci.DefaultEnv,
+			Labels:     v.labels("kubelet", f.Name),
+			Created:    v.created,
+		}, ul, binaries)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addAll(dst, src map[string]string) {
+	for k, val := range src {
+		dst[k] = val
+	}
+}
+
+// cniInstallEntrypoint installs the image's CNI plugins into the host's /opt/cni/bin, mounted at
+// /host/opt/cni/bin, then execs kubelet: since Kubernetes 1.24 the container runtime, not
+// kubelet, runs CNI plugins, and it runs them from the host.
+var cniInstallEntrypoint = []string{"/usr/bin/cni-install", "--from=/opt/cni/bin", "--to=/host/opt/cni/bin", "--"}
+
+// crictlConfig points crictl at containerd's socket, the runtime kubeadm finds first; CRI-O users
+// pass --runtime-endpoint unix:///run/crio/crio.sock.
+const crictlConfig = `runtime-endpoint: unix:///run/containerd/containerd.sock
+image-endpoint: unix:///run/containerd/containerd.sock
+timeout: 10
+`
+
+// flavorExtras builds, once per platform, the layers flavors add on top of kubelet.
+type flavorExtras struct {
+	*versionBuild
+	platform     catalog.Platform
+	kubeadmLayer *oci.Layer
+	kubeadmBins  map[string]string
+	cniLayers    map[string]oci.Layer
+	cniBins      map[string]map[string]string
+}
+
+// kubeadm is the layer with kubeadm, crictl and crictl's configuration.
+func (e *flavorExtras) kubeadm(ctx context.Context) (oci.Layer, map[string]string, error) {
+	if e.kubeadmLayer != nil {
+		return *e.kubeadmLayer, e.kubeadmBins, nil
+	}
+	kubeadm, err := e.compile(ctx, e.kubernetes, "./cmd/kubeadm", e.platform, false)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	crictl, err := e.compile(ctx, e.criTools, "./cmd/crictl", e.platform, false)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	bins := map[string]string{"/usr/bin/kubeadm": kubeadm.Path, "/usr/bin/crictl": crictl.Path}
+	l, err := e.binaryLayer(fmt.Sprintf("kubeadm %s, crictl %s", e.version, e.criTools.Module.Version),
+		bins, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	e.kubeadmLayer, e.kubeadmBins = &l, bins
+	return l, bins, nil
+}
+
+// cni is the layer with the given CNI plugins (or all for catalog.AllCNIPlugins) and their installer.
+func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[string]string, error) {
+	key := fmt.Sprint(want)
+	if l, ok := e.cniLayers[key]; ok {
+		return l, e.cniBins[key], nil
+	}
+	available, err := gobuild.CNIPlugins(e.cniPlugins)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	names := want
+	if slices.Equal(want, catalog.AllCNIPlugins) {
+		names = gobuild.SortedNames(available)
+	}
+	bins := map[string]string{}
+	for _, name := range names {
+		pkg, ok := available[name]
+		if !ok {
+			return oci.Layer{}, nil, fmt.Errorf("CNI plugin %s: not in %s@%s", name, e.cniPlugins.Module.Path, e.cniPlugins.Module.Version)
+		}
+		bin, err := e.compile(ctx, e.cniPlugins, pkg, e.platform, false)
+		if err != nil {
+			return oci.Layer{}, nil, err
+		}
+		bins["/opt/cni/bin/"+name] = bin.Path
+	}
+	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), "cni-install", e.opts.CacheDir)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	installer, err := e.compile(ctx, installerSrc, ".", e.platform, false)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	bins["/usr/bin/cni-install"] = installer.Path
+	l, err := e.binaryLayer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), bins, nil)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	if e.cniLayers == nil {
+		e.cniLayers, e.cniBins = map[string]oci.Layer{}, map[string]map[string]string{}
+	}
+	e.cniLayers[key], e.cniBins[key] = l, bins
+	return l, bins, nil
+}
+
+// kubeProxyImage builds kube-proxy with exactly the userland its modes execute.
+func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, set *imageSet) error {
+	proxy, err := v.compile(ctx, v.kubernetes, "./cmd/kube-proxy", p, false)
+	if err != nil {
+		return err
+	}
+	ul, err := v.userland(ctx, p, "kube-proxy", rootfs.KubeProxyUserland(p.DebianArch()), nil)
+	if err != nil {
+		return err
+	}
+	bins := map[string]string{"/usr/local/bin/kube-proxy": proxy.Path}
+	l, err := v.binaryLayer("kube-proxy "+string(v.version), bins, nil)
+	if err != nil {
+		return err
+	}
+	// /usr/local/bin/kube-proxy is where kubeadm's DaemonSet runs it from, as in upstream's image.
+	return v.add(set, catalog.KubeProxyImage(v.version, v.opts.Debian.Suite), oci.ImageSpec{
+		Platform:   p,
+		Layers:     []oci.Layer{ul.Layer, l},
+		Entrypoint: []string{"/usr/local/bin/kube-proxy"},
+		Env:        oci.DefaultEnv,
+		Labels:     v.labels("kube-proxy", ""),
+		Created:    v.created,
+	}, ul, bins)
+}
+
+// pauseImage builds upstream's pause from its C source, for nodes that can't pull it.
+func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *imageSet) error {
+	bin, err := step(v.builder, "compile pause "+p.String(), func() (string, string, error) {
+		path, cached, err := pause.Build(ctx, v.kubernetes.Module.Dir, v.opts.CacheDir, p)
+		return path, cachedNote(cached), err
+	})
+	if err != nil {
+		return err
+	}
+	l, err := v.binaryLayer("pause "+v.pauseTag+" from "+v.kubernetes.Module.Path+"@"+v.kubernetes.Module.Version, map[string]string{"/pause": bin}, nil)
+	if err != nil {
+		return err
+	}
+	labels := v.labels("pause", "")
+	labels["org.opencontainers.image.version"] = v.pauseTag
+	return v.add(set, catalog.PauseImage(v.pauseTag), oci.ImageSpec{
+		Platform:   p,
+		Layers:     []oci.Layer{l},
+		Entrypoint: []string{"/pause"},
+		User:       "65535:65535", // as upstream's pause image
+		Labels:     labels,
+		Created:    v.created,
+	}, nil, nil)
+}
+
+// labels are the image's org.opencontainers.image.* labels: what it is and exactly which verified
+// inputs it was made from.
+func (v *versionBuild) labels(title, flavor string) map[string]string {
+	k8s := v.kubernetes.Module
+	desc := fmt.Sprintf("%s %s with a Debian %s userland, built by ckubelet", title, v.version, v.opts.Debian.Suite)
+	if flavor != "" && flavor != "kubelet" {
+		desc = fmt.Sprintf("kubelet %s (%s flavor) with a Debian %s userland, built by ckubelet", v.version, flavor, v.opts.Debian.Suite)
+	}
+	l := map[string]string{
+		"org.opencontainers.image.title":       title,
+		"org.opencontainers.image.description": desc,
+		"org.opencontainers.image.version":     string(v.version),
+		"org.opencontainers.image.source":      "https://github.com/kubernetes/kubernetes",
+		// Module zips carry no git commit; the checksum-database hash names the exact source tree.
+		"org.opencontainers.image.revision": k8s.Path + "@" + k8s.Version + " " + k8s.Sum,
+		KubernetesVersionLabel:              string(v.version),
+	}
+	if flavor != "" {
+		l[FlavorLabel] = flavor
+	}
+	return l
+}
+
+// Labels ckubelet adds to every image.
+const (
+	KubernetesVersionLabel = "dev.ckubelet.kubernetes.version"
+	FlavorLabel            = "dev.ckubelet.flavor"
+)

@@ -1,0 +1,35 @@
+package rootfs
+
+// iptablesCommands are both iptables backends; the wrapper picks the one the host uses.
+var iptablesCommands = []string{
+	"/usr/sbin/iptables-nft", "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-nft-restore",
+	"/usr/sbin/ip6tables-nft", "/usr/sbin/ip6tables-nft-save", "/usr/sbin/ip6tables-nft-restore",
+	"/usr/sbin/iptables-legacy", "/usr/sbin/iptables-legacy-save", "/usr/sbin/iptables-legacy-restore",
+	"/usr/sbin/ip6tables-legacy", "/usr/sbin/ip6tables-legacy-save", "/usr/sbin/ip6tables-legacy-restore",
+}
+
+// KubeProxyUserland returns the spec of the kube-proxy image's userland: exactly what kube-proxy
+// v1.37 executes (checked in k8s.io/kubernetes pkg/proxy and sigs.k8s.io/knftables):
+//   - iptables mode: iptables, ip6tables and their -save/-restore (pkg/util/iptables), both
+//     backends behind the mode selector, with the xtables extensions its rules use (statistic,
+//     comment, mark, conntrack, …);
+//   - nftables mode: nft (knftables runs the nft binary);
+//   - ipvs mode: ipset (pkg/proxy/ipvs/ipset) and modprobe (ipvs cleanup runs `modprobe -va ip_vs`);
+//     IPVS itself is programmed over netlink.
+//
+// Not included: the conntrack tool, since kube-proxy clears conntrack entries over netlink
+// (pkg/proxy/conntrack) from 1.29 on, and CA certificates, since kube-proxy trusts only the
+// cluster CA from its kubeconfig. The caller must add Extra[IptablesWrapper].
+func KubeProxyUserland(debArch string) Spec {
+	triplet := arches[debArch].triplet
+	spec := Spec{
+		Arch: debArch,
+		// Libraries come from the resolver following Depends.
+		Packages: []string{"iptables", "nftables", "ipset", "kmod", "netbase", "base-files"},
+		Commands: append([]string{"/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/modprobe"}, iptablesCommands...),
+		Files:    commonFiles(triplet),
+		Symlinks: map[string]string{},
+	}
+	wrapIptables(&spec)
+	return spec
+}
