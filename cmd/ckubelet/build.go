@@ -79,7 +79,7 @@ func newBuildCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes release: latest, MAJOR.MINOR (newest patch) or vX.Y.Z")
+	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes release: latest, supported (newest patch of each supported minor), MAJOR.MINOR (newest patch) or vX.Y.Z")
 	f.StringVar(&platforms, "platform", catalog.DefaultPlatforms, "comma-separated platforms")
 	f.StringVar(&flavors, "flavor", catalog.DefaultSelection, "comma-separated: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, or all")
 	f.StringVar(&out, "output", output.DefaultTarget, "oci:DIR, oci-archive:FILE, docker-archive:FILE (one platform) or registry:REPO")

@@ -29,6 +29,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCommand(), newLockCommand())
+	root.AddCommand(newBuildCommand(), newLockCommand(), newReleasesCommand())
 	return root
 }

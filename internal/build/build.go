@@ -22,7 +22,7 @@ import (
 
 // Options are the inputs of one build.
 type Options struct {
-	KubernetesVersion string // latest, 1.37 or v1.37.2
+	KubernetesVersion string // latest, supported, 1.37 or v1.37.2
 	Selection         catalog.Selection
 	Platforms         []catalog.Platform
 	Output            output.Target
@@ -49,8 +49,8 @@ func DefaultCacheDir() string {
 
 // Result describes what a build wrote.
 type Result struct {
-	Version catalog.Version
-	Images  []output.Named // in catalog order: kubelet flavors, kube-proxy, pause
+	Versions []catalog.Version
+	Images   []output.Named // per version in catalog order: kubelet flavors, kube-proxy, pause
 	Timings []Timing
 }
 
@@ -70,25 +70,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	version, err := step(b, "resolve Kubernetes version", func() (catalog.Version, string, error) {
+	versions, err := step(b, "resolve Kubernetes version", func() ([]catalog.Version, string, error) {
 		available, err := b.gocmd.ListVersions(ctx, gobuild.KubernetesModule)
 		if err != nil {
-			return "", "", err
+			return nil, "", err
 		}
-		v, err := catalog.ResolveVersion(o.KubernetesVersion, available)
-		return v, string(v), err
+		vs, err := catalog.ResolveVersions(o.KubernetesVersion, available)
+		return vs, fmt.Sprint(vs), err
 	})
 	if err != nil {
 		return nil, err
 	}
-	v, err := b.prepareVersion(ctx, version)
-	if err != nil {
-		return nil, err
-	}
 	var images imageSet
-	for _, p := range o.Platforms {
-		if err := v.buildPlatform(ctx, p, &images); err != nil {
+	for _, version := range versions {
+		v, err := b.prepareVersion(ctx, version)
+		if err != nil {
 			return nil, err
+		}
+		for _, p := range o.Platforms {
+			if err := v.buildPlatform(ctx, p, &images); err != nil {
+				return nil, err
+			}
 		}
 	}
 	named, err := images.indexes()
@@ -100,7 +102,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Result{Version: version, Images: named, Timings: b.timings}, nil
+	return &Result{Versions: versions, Images: named, Timings: b.timings}, nil
 }
 
 // builder holds what the steps of one build share.

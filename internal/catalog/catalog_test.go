@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestResolveVersion(t *testing.T) {
 		{in: "1.38", errHas: "nearest: v1.36.3, v1.37.2"},
 		{in: "v1.35.9", errHas: "kubernetes v1.35.9 is not on the Go module proxy; nearest: v1.34.4, v1.35.4, v1.36.1, v1.36.3"},
 		{in: "v1.0.0", errHas: "nearest: v1.26.0, v1.26.15"},
-		{in: "banana", errHas: "want latest, MAJOR.MINOR"},
+		{in: "banana", errHas: "want latest, supported, MAJOR.MINOR"},
 		{in: "v1.37", want: "v1.37.2"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
@@ -186,5 +187,19 @@ func TestComponentVersions(t *testing.T) {
 	}
 	if got, err := NewestRelease("cni", []string{"v1.9.1", "v1.10.0", "v1.11.0-rc.1", "v0.8.6"}); err != nil || got != "v1.10.0" {
 		t.Errorf("NewestRelease = %s, %v", got, err)
+	}
+}
+
+func TestResolveVersions(t *testing.T) {
+	got, err := ResolveVersions("supported", proxyVersions)
+	if err != nil || fmt.Sprint(got) != "[v1.35.4 v1.36.3 v1.37.2]" {
+		t.Fatalf("supported = %v, %v", got, err)
+	}
+	got, err = ResolveVersions("1.36", proxyVersions)
+	if err != nil || fmt.Sprint(got) != "[v1.36.3]" {
+		t.Fatalf("1.36 = %v, %v", got, err)
+	}
+	if _, err := ResolveVersions("supported", nil); err == nil {
+		t.Fatal("no versions: want an error")
 	}
 }

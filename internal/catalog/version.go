@@ -59,7 +59,7 @@ func ResolveVersion(requested string, available []string) (Version, error) {
 			want = "v" + want
 		}
 		if !semver.IsValid(want) || semver.Canonical(want) != want {
-			return "", fmt.Errorf("kubernetes version %q: want latest, MAJOR.MINOR (1.37) or vMAJOR.MINOR.PATCH (v1.37.2)", requested)
+			return "", fmt.Errorf("kubernetes version %q: want latest, supported, MAJOR.MINOR (1.37) or vMAJOR.MINOR.PATCH (v1.37.2)", requested)
 		}
 		for _, v := range valid {
 			if v == want {
@@ -136,4 +136,39 @@ func NewestRelease(module string, available []string) (string, error) {
 		return r, nil
 	}
 	return "", fmt.Errorf("no release of %s on the Go module proxy", module)
+}
+
+// SupportedMinors is how many minors Kubernetes maintains at a time: the newest three.
+const SupportedMinors = 3
+
+// SupportedReleases returns the newest patch release of each of the newest supported minors,
+// oldest first.
+func SupportedReleases(available []string) []Version {
+	valid := slices.DeleteFunc(slices.Clone(available), func(v string) bool {
+		return !semver.IsValid(v) || semver.Build(v) != "" || semver.Prerelease(v) != ""
+	})
+	semver.Sort(valid)
+	var out []Version
+	for i := len(valid) - 1; i >= 0 && len(out) < SupportedMinors; i-- {
+		if len(out) == 0 || semver.MajorMinor(string(out[len(out)-1])) != semver.MajorMinor(valid[i]) {
+			out = append(out, Version(valid[i]))
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// ResolveVersions is ResolveVersion plus "supported": every supported minor's newest patch.
+func ResolveVersions(requested string, available []string) ([]Version, error) {
+	if strings.TrimSpace(requested) == "supported" {
+		if vs := SupportedReleases(available); len(vs) > 0 {
+			return vs, nil
+		}
+		return nil, fmt.Errorf("no Kubernetes release found on the Go module proxy")
+	}
+	v, err := ResolveVersion(requested, available)
+	if err != nil {
+		return nil, err
+	}
+	return []Version{v}, nil
 }

@@ -1,0 +1,249 @@
+//go:build integration
+
+package build
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/containerdtest"
+	"github.com/ckubelet/ckubelet/internal/output"
+)
+
+// platformImage returns the image of one platform of a named result image.
+func imageFor(t *testing.T, n *output.Named, platform string) v1.Image {
+	t.Helper()
+	im, err := n.Index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		if d.Platform != nil && d.Platform.String() == platform {
+			img, err := n.Index.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img
+		}
+	}
+	t.Fatalf("%s has no %s image", n.Image.Ref(), platform)
+	return nil
+}
+
+func layerDigests(t *testing.T, img v1.Image) []string {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d.String())
+	}
+	return out
+}
+
+// executables lists the programs an extracted image ships where images put them.
+func executables(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	for _, dir := range []string{"usr/bin", "usr/local/bin", "opt/cni/bin", "."} {
+		des, _ := os.ReadDir(filepath.Join(root, dir))
+		for _, de := range des {
+			if de.Type().IsRegular() {
+				if info, err := de.Info(); err == nil && info.Mode()&0o111 != 0 {
+					out = append(out, filepath.Join("/", dir, de.Name()))
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+var (
+	kubeadmBins = []string{"/usr/bin/crictl", "/usr/bin/kubeadm"}
+	flannelBins = []string{"/opt/cni/bin/bridge", "/opt/cni/bin/host-local", "/opt/cni/bin/loopback", "/opt/cni/bin/portmap", "/usr/bin/cni-install"}
+	allCNIBins  = []string{
+		"/opt/cni/bin/bandwidth", "/opt/cni/bin/bridge", "/opt/cni/bin/dhcp", "/opt/cni/bin/dummy", "/opt/cni/bin/firewall",
+		"/opt/cni/bin/host-device", "/opt/cni/bin/host-local", "/opt/cni/bin/ipvlan", "/opt/cni/bin/loopback",
+		"/opt/cni/bin/macvlan", "/opt/cni/bin/portmap", "/opt/cni/bin/ptp", "/opt/cni/bin/sbr", "/opt/cni/bin/static",
+		"/opt/cni/bin/tap", "/opt/cni/bin/tuning", "/opt/cni/bin/vlan", "/opt/cni/bin/vrf", "/usr/bin/cni-install",
+	}
+)
+
+func union(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestAllFlavors builds every image of one version for amd64 and checks each one's tag, the
+// exact set of programs it ships, its entrypoint, and which layers flavors share.
+func TestAllFlavors(t *testing.T) {
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o.Selection, _ = catalog.ParseSelection("all")
+	res := buildWith(t, o)
+
+	var refs []string
+	for _, n := range res.Images {
+		refs = append(refs, n.Image.Ref())
+	}
+	pauseRef := refs[len(refs)-1]
+	wantRefs := []string{
+		"kubelet:v1.37.2-trixie", "kubelet:v1.37.2-flannel-trixie", "kubelet:v1.37.2-cni-trixie",
+		"kubelet:v1.37.2-kubeadm-trixie", "kubelet:v1.37.2-kubeadm-cni-trixie", "kube-proxy:v1.37.2-trixie", pauseRef,
+	}
+	if !slices.Equal(refs, wantRefs) || !strings.HasPrefix(pauseRef, "pause:3.") {
+		t.Fatalf("images %v, want %v", refs, wantRefs)
+	}
+
+	userland := []string{"/usr/bin/findmnt", "/usr/bin/mount", "/usr/bin/umount"}
+	for _, tc := range []struct {
+		ref        string
+		want       []string
+		entrypoint string
+	}{
+		{"kubelet:v1.37.2-trixie", union(userland, []string{"/usr/bin/kubelet"}), "/usr/bin/kubelet"},
+		{"kubelet:v1.37.2-flannel-trixie", union(userland, []string{"/usr/bin/kubelet"}, flannelBins), "/usr/bin/cni-install"},
+		{"kubelet:v1.37.2-cni-trixie", union(userland, []string{"/usr/bin/kubelet"}, allCNIBins), "/usr/bin/cni-install"},
+		{"kubelet:v1.37.2-kubeadm-trixie", union(userland, []string{"/usr/bin/kubelet"}, kubeadmBins), "/usr/bin/kubelet"},
+		{"kubelet:v1.37.2-kubeadm-cni-trixie", union(userland, []string{"/usr/bin/kubelet"}, kubeadmBins, allCNIBins), "/usr/bin/cni-install"},
+		{"kube-proxy:v1.37.2-trixie", []string{"/usr/bin/kmod", "/usr/local/bin/kube-proxy"}, "/usr/local/bin/kube-proxy"},
+		{pauseRef, []string{"/pause"}, "/pause"},
+	} {
+		t.Run(tc.ref, func(t *testing.T) {
+			img := imageFor(t, res.Image(tc.ref), "linux/amd64")
+			if got := executables(t, extract(t, img)); !slices.Equal(got, tc.want) {
+				t.Errorf("programs\n got %v\nwant %v", got, tc.want)
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep := strings.Join(cf.Config.Entrypoint, " ")
+			if cf.Config.Entrypoint[0] != tc.entrypoint || strings.Contains(ep, "--network-plugin") {
+				t.Errorf("entrypoint %q", ep)
+			}
+		})
+	}
+
+	layers := map[string][]string{}
+	for _, n := range res.Images {
+		layers[n.Image.Ref()] = layerDigests(t, imageFor(t, &n, "linux/amd64"))
+	}
+	kubelet, flannel, cni := layers["kubelet:v1.37.2-trixie"], layers["kubelet:v1.37.2-flannel-trixie"], layers["kubelet:v1.37.2-cni-trixie"]
+	kubeadm, kubeadmCNI := layers["kubelet:v1.37.2-kubeadm-trixie"], layers["kubelet:v1.37.2-kubeadm-cni-trixie"]
+	// Userland and kubelet are shared by every flavor; each flavor adds only its extras.
+	for name, l := range map[string][]string{"flannel": flannel, "cni": cni, "kubeadm": kubeadm, "kubeadm-cni": kubeadmCNI} {
+		if !slices.Equal(l[:2], kubelet) || len(l) != 2+strings.Count(name, "-")+1 {
+			t.Errorf("%s layers %v do not extend kubelet's %v by its extras", name, l, kubelet)
+		}
+	}
+	if !slices.Equal(kubeadmCNI, append(slices.Clone(kubeadm), cni[2])) {
+		t.Errorf("kubeadm-cni %v is not kubeadm %v plus cni's extras %s", kubeadmCNI, kubeadm, cni[2])
+	}
+	if flannel[2] == cni[2] {
+		t.Error("flannel and cni share their plugin layer")
+	}
+}
+
+// TestUserlandSharedAcrossVersions builds kubelet for two Kubernetes versions: a node upgrading
+// downloads the new kubelet layer only.
+func TestUserlandSharedAcrossVersions(t *testing.T) {
+	a := buildTo(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o.KubernetesVersion = "v1.36.3"
+	b := buildWith(t, o)
+	la, lb := layerDigests(t, imageFor(t, &a.Images[0], "linux/amd64")), layerDigests(t, imageFor(t, &b.Images[0], "linux/amd64"))
+	if la[0] != lb[0] || la[1] == lb[1] {
+		t.Fatalf("v1.37.2 layers %v, v1.36.3 layers %v: want the same userland and different kubelets", la, lb)
+	}
+}
+
+// TestCNIFlavorInstallsPluginsInContainerd runs the cni flavor in a real containerd with a host
+// directory mounted at /host/opt/cni/bin: the plugins land there, then kubelet runs.
+func TestCNIFlavorInstallsPluginsInContainerd(t *testing.T) {
+	archive := filepath.Join(t.TempDir(), "cni.tar")
+	o := options(t, "docker-archive:"+archive, "linux/amd64")
+	o.Selection, _ = catalog.ParseSelection("cni")
+	res := buildWith(t, o)
+	d := containerdtest.Start(t)
+	refs := d.Import(t, archive)
+	hostBin := t.TempDir()
+	foreign := filepath.Join(hostBin, "calico")
+	if err := os.WriteFile(foreign, []byte("not ours"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.RunWith(t, containerdtest.RunOptions{
+		CtrFlags: []string{"--mount", "type=bind,src=" + hostBin + ",dst=/host/opt/cni/bin,options=rbind:rw"},
+	}, refs[0], "--version")
+	if err != nil {
+		t.Fatalf("running %s: %v\n%s", res.Images[0].Image.Ref(), err, out)
+	}
+	if !strings.Contains(out, "Kubernetes "+testVersion) || !strings.Contains(out, "installed bridge") {
+		t.Fatalf("output %q", out)
+	}
+	var installed []string
+	des, _ := os.ReadDir(hostBin)
+	for _, de := range des {
+		installed = append(installed, "/opt/cni/bin/"+de.Name())
+	}
+	if want := append(slices.Clone(allCNIBins[:len(allCNIBins)-1]), "/opt/cni/bin/calico"); !slices.Equal(installed, union(want)) {
+		t.Fatalf("host /opt/cni/bin holds %v", installed)
+	}
+	if b, _ := os.ReadFile(foreign); string(b) != "not ours" {
+		t.Fatal("a foreign plugin was changed")
+	}
+}
+
+// TestKubeProxyModeSelector: with kubelet's legacy hint chain present, the image's iptables
+// goes to the legacy backend; without it, to nft. Each case runs in a fresh network namespace.
+func TestKubeProxyModeSelector(t *testing.T) {
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o.Selection, _ = catalog.ParseSelection("kube-proxy")
+	res := buildWith(t, o)
+	for _, tc := range []struct {
+		name, setup, want string
+	}{
+		{"legacy hint", `chroot "$r" /usr/sbin/iptables-legacy -t mangle -N KUBE-IPTABLES-HINT`, "iptables-legacy"},
+		{"nft hint", `chroot "$r" /usr/sbin/iptables-nft -t mangle -N KUBE-IPTABLES-HINT`, "iptables-nft"},
+		{"no hint", `true`, "iptables-nft"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := extract(t, imageFor(t, &res.Images[0], "linux/amd64"))
+			os.MkdirAll(filepath.Join(root, "proc"), 0o755)
+			os.MkdirAll(filepath.Join(root, "dev"), 0o755)
+			script := `set -e
+r="$1"
+mount -t proc proc "$r/proc"
+mount --rbind /dev "$r/dev"
+` + tc.setup + `
+chroot "$r" /usr/sbin/iptables-save >/dev/null
+readlink "$r/usr/sbin/iptables"
+umount -R "$r/dev"; umount "$r/proc"
+`
+			out, err := exec.Command("unshare", "--mount", "--net", "sh", "-c", script, "sh", root).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if got := strings.TrimSpace(string(out)); !strings.HasSuffix(got, tc.want) {
+				t.Fatalf("iptables now points at %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
