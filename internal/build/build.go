@@ -51,7 +51,7 @@ func DefaultCacheDir() string {
 type Result struct {
 	Versions []catalog.Version
 	Images   []output.Named // per version in catalog order: kubelet flavors, kube-proxy, pause
-	Timings []Timing
+	Timings  []Timing
 }
 
 // Image returns the built image with the given name, or nil.

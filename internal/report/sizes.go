@@ -45,7 +45,12 @@ func IndexSizes(idx v1.ImageIndex) ([]Size, error) {
 }
 
 // ImageSize measures one image; extracted size is counted by decompressing each layer.
-func ImageSize(img v1.Image) (Size, error) {
+func ImageSize(img v1.Image) (Size, error) { return imageSize(img, nil) }
+
+// imageSize is ImageSize with a cache of extracted sizes by compressed layer digest: the flavors
+// of one version share their base layers, and decompressing each of them once per image would
+// multiply the time a report takes. A nil cache measures every layer.
+func imageSize(img v1.Image, extracted map[v1.Hash]int64) (Size, error) {
 	var s Size
 	var err error
 	if s.Digest, err = img.Digest(); err != nil {
@@ -70,16 +75,38 @@ func ImageSize(img v1.Image) (Size, error) {
 			return s, err
 		}
 		s.Compressed += size
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return s, err
-		}
-		n, err := io.Copy(io.Discard, rc)
-		rc.Close()
+		n, err := layerExtracted(l, extracted)
 		if err != nil {
 			return s, err
 		}
 		s.Extracted += n
 	}
 	return s, nil
+}
+
+// layerExtracted counts a layer's uncompressed bytes, from the cache when it has them.
+func layerExtracted(l v1.Layer, cache map[v1.Hash]int64) (int64, error) {
+	var d v1.Hash
+	if cache != nil {
+		var err error
+		if d, err = l.Digest(); err != nil {
+			return 0, err
+		}
+		if n, ok := cache[d]; ok {
+			return n, nil
+		}
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil {
+		return 0, err
+	}
+	if cache != nil {
+		cache[d] = n
+	}
+	return n, nil
 }
