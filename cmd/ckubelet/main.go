@@ -29,6 +29,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCommand(), newLockCommand(), newReleasesCommand())
+	root.AddCommand(newBuildCommand(), newLockCommand(), newReleasesCommand(), newSizesCommand())
 	return root
 }
