@@ -3,7 +3,7 @@ GO ?= go
 CKUBELET_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: build test unit integration setup vet
+.PHONY: build test unit integration setup vet docs bench
 
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
@@ -24,3 +24,13 @@ unit:
 
 integration:
 	CKUBELET_REQUIRE_CONTAINERD=1 $(GO) test -count=1 -timeout 80m -tags integration -v ./...
+
+# Regenerates the README's size section and docs/sizes.svg from a real build of every image.
+docs: setup
+	$(GO) run ./cmd/ckubelet build --flavor all --output oci:out/oci $(CKUBELET_FLAGS)
+	$(GO) run ./cmd/ckubelet sizes --output oci:out/oci --update-readme README.md --chart docs/sizes.svg
+
+# Full matrix for v1.26.0 and the newest release, cold and warm, and a patch upgrade; writes
+# docs/benchmarks.md. Takes well over an hour on 2 cores.
+bench: setup
+	$(GO) run ./hack/bench -out docs/benchmarks.md

@@ -14,12 +14,13 @@ import (
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/progress"
 	"github.com/ckubelet/ckubelet/internal/report"
+	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
 func newBuildCommand() *cobra.Command {
 	var (
 		version, platforms, out, compression, cacheDir, lockfile, flavors string
-		cgo, verbose                                                      bool
+		cgo, verbose, pack                                                bool
 		deb                                                               debianFlags
 	)
 	cmd := &cobra.Command{
@@ -64,6 +65,7 @@ func newBuildCommand() *cobra.Command {
 				Platforms:         ps,
 				Output:            target,
 				Cgo:               cgo,
+				UPX:               pack,
 				Compression:       comp,
 				Debian:            src,
 				Lock:              lock,
@@ -75,6 +77,9 @@ func newBuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(os.Stderr, "ckubelet: warning:", w)
+			}
 			return printSummary(cmd.OutOrStdout(), target, res)
 		},
 	}
@@ -84,6 +89,8 @@ func newBuildCommand() *cobra.Command {
 	f.StringVar(&flavors, "flavor", catalog.DefaultSelection, "comma-separated: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, or all")
 	f.StringVar(&out, "output", output.DefaultTarget, "oci:DIR, oci-archive:FILE, docker-archive:FILE (one platform) or registry:REPO")
 	f.BoolVar(&cgo, "cgo", false, "build kubelet with cgo and a C cross compiler per target, as upstream does (default: static)")
+	_, noUPX := upx.Find("")
+	f.BoolVar(&pack, "upx", noUPX == nil, "pack kubeadm, crictl and the CNI plugins with UPX, each checked by running it (default: on when upx is installed)")
 	f.StringVar(&compression, "compression", string(oci.Gzip), "layer compression: gzip or zstd")
 	f.StringVar(&cacheDir, "cache-dir", build.DefaultCacheDir(), "where compiled binaries and layers are cached")
 	f.BoolVar(&verbose, "verbose", false, "show the go command's output")

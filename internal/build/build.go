@@ -18,6 +18,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/progress"
+	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
 // Options are the inputs of one build.
@@ -27,8 +28,10 @@ type Options struct {
 	Platforms         []catalog.Platform
 	Output            output.Target
 	Cgo               bool
-	Compression       oci.Compression
-	Debian            debian.Source
+	// UPX packs kubeadm, crictl and the CNI plugins; each packed binary is run before it is used.
+	UPX         bool
+	Compression oci.Compression
+	Debian      debian.Source
 	// Lock, when set, pins the Debian packages: a resolution that differs fails the build.
 	Lock     *debian.Lock
 	CacheDir string
@@ -52,6 +55,7 @@ type Result struct {
 	Versions []catalog.Version
 	Images   []output.Named // per version in catalog order: kubelet flavors, kube-proxy, pause
 	Timings  []Timing
+	Warnings []string // what the build did differently than asked, e.g. binaries shipped unpacked
 }
 
 // Image returns the built image with the given name, or nil.
@@ -102,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Result{Versions: versions, Images: named, Timings: b.timings}, nil
+	return &Result{Versions: versions, Images: named, Timings: b.timings, Warnings: b.warnings}, nil
 }
 
 // builder holds what the steps of one build share.
@@ -110,8 +114,10 @@ type builder struct {
 	opts     Options
 	gocmd    *gobuild.Go
 	debian   *debian.Client
+	packer   *upx.Packer // nil without --upx
 	progress *progress.Progress
 	timings  []Timing
+	warnings []string
 	// userlandPackages caches, per Debian architecture, the resolved and extracted packages.
 	userlandPackages map[string]*archPackages
 }
@@ -129,6 +135,11 @@ func newBuilder(o Options) (*builder, error) {
 		return nil, err
 	}
 	b.opts.Debian = b.debian.Source() // with defaults filled in
+	if o.UPX {
+		if b.packer, err = upx.Find(o.CacheDir); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 

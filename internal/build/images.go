@@ -15,6 +15,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/pause"
 	"github.com/ckubelet/ckubelet/internal/rootfs"
+	"github.com/ckubelet/ckubelet/internal/upx"
 	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
 
@@ -320,7 +321,15 @@ func (e *flavorExtras) kubeadm(ctx context.Context) (oci.Layer, map[string]strin
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	bins := map[string]string{"/usr/bin/kubeadm": kubeadm.Path, "/usr/bin/crictl": crictl.Path}
+	kubeadmPath, err := e.pack(ctx, kubeadm, upx.Probe{Args: []string{"version", "-o", "short"}, Want: "v1."})
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	crictlPath, err := e.pack(ctx, crictl, upx.Probe{Args: []string{"--version"}, Want: "crictl version"})
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	bins := map[string]string{"/usr/bin/kubeadm": kubeadmPath, "/usr/bin/crictl": crictlPath}
 	l, err := e.binaryLayer(fmt.Sprintf("kubeadm %s, crictl %s", e.version, e.criTools.Module.Version),
 		bins, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
 	if err != nil {
@@ -354,7 +363,9 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 		if err != nil {
 			return oci.Layer{}, nil, err
 		}
-		bins["/opt/cni/bin/"+name] = bin.Path
+		if bins["/opt/cni/bin/"+name], err = e.pack(ctx, bin, cniProbe); err != nil {
+			return oci.Layer{}, nil, err
+		}
 	}
 	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), "cni-install", e.opts.CacheDir)
 	if err != nil {
@@ -374,6 +385,26 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	}
 	e.cniLayers[key], e.cniBins[key] = l, bins
 	return l, bins, nil
+}
+
+// cniProbe asks a CNI plugin for its version, which every plugin answers without a network.
+var cniProbe = upx.Probe{Env: []string{"CNI_COMMAND=VERSION"}, Want: "cniVersion"}
+
+// pack UPX-packs a short-lived tool when --upx is on, and returns the path to ship: the packed
+// binary once it has run for its platform, else the original, saying why.
+func (e *flavorExtras) pack(ctx context.Context, bin gobuild.Binary, probe upx.Probe) (string, error) {
+	if e.packer == nil {
+		return bin.Path, nil
+	}
+	return step(e.builder, fmt.Sprintf("pack %s %s", bin.Name, e.platform), func() (string, string, error) {
+		path, packed, reason := e.packer.Pack(ctx, bin.Path, e.platform, probe)
+		if !packed {
+			note := fmt.Sprintf("shipping %s for %s unpacked: %v", bin.Name, e.platform, reason)
+			e.warnings = append(e.warnings, note)
+			return path, note, nil
+		}
+		return path, "", nil
+	})
 }
 
 // kubeProxyImage builds kube-proxy with exactly the userland its modes execute.

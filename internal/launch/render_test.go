@@ -1,0 +1,258 @@
+package launch
+
+import (
+	"strings"
+	"testing"
+)
+
+func allExist(string) bool { return true }
+
+// testKubelet is the kubelet spec the goldens render: every optional mount present, two arguments,
+// one of which needs quoting.
+func testKubelet() Spec {
+	return KubeletSpec(KubeletOptions{
+		Image:  "kubelet:v1.37.2-trixie",
+		CRI:    CRIs["containerd"],
+		Mounts: []Mount{{Source: "/srv/data", Destination: "/srv/data", Propagation: RShared}},
+		Args:   []string{"--v=2", "--node-labels=team=it's"},
+		Exists: allExist,
+	})
+}
+
+// kubeletFlags are the lines every engine's command line shares after its "run".
+const kubeletFlags = `    --privileged \
+    --network=host \
+    --pid=host \
+    --ipc=host \
+    --uts=host \
+    --cgroupns=host \
+    --volume /var/lib/kubelet:/var/lib/kubelet:rw,rshared \
+    --volume /etc/kubernetes:/etc/kubernetes:rw \
+    --volume /var/log/pods:/var/log/pods:rw \
+    --volume /var/log/containers:/var/log/containers:rw \
+    --volume /sys/fs/cgroup:/sys/fs/cgroup:rw,rslave \
+    --volume /run:/run:rw,rslave \
+    --volume /var/lib/containerd:/var/lib/containerd:ro,rslave \
+    --volume /dev:/dev:rw,rslave \
+    --volume /etc/cni/net.d:/etc/cni/net.d:rw \
+    --volume /opt/cni/bin:/host/opt/cni/bin:rw \
+    --volume /lib/modules:/lib/modules:ro \
+    --volume /etc/machine-id:/etc/machine-id:ro \
+    --volume /etc/os-release:/etc/os-release:ro \
+    --volume /srv/data:/srv/data:rw,rshared \
+`
+
+func TestCLICommandLines(t *testing.T) {
+	detached := `    --detach \
+    --name kubelet \
+    --restart=always \
+` + kubeletFlags + `    kubelet:v1.37.2-trixie --v=2 '--node-labels=team=it'\''s'`
+	tests := []struct {
+		engine Engine
+		want   string
+	}{
+		{Docker, "docker run \\\n" + detached},
+		{Podman, "podman run \\\n" + detached},
+		{Nerdctl, "nerdctl --namespace k8s.io run \\\n" + detached},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.engine), func(t *testing.T) {
+			groups, err := cliArgs(tt.engine, testKubelet(), CLIOptions{Detach: true, Namespace: "k8s.io"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ShellCommand(groups); got != tt.want {
+				t.Errorf("command line:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCLIArgsAreTheRenderedWords(t *testing.T) {
+	argv, err := CLIArgs(Docker, testKubelet(), CLIOptions{Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argv[0] != "docker" || argv[1] != "run" || argv[len(argv)-1] != "--node-labels=team=it's" {
+		t.Errorf("argv = %q", argv)
+	}
+	if _, err := CLIArgs(Containerd, testKubelet(), CLIOptions{}); err == nil {
+		t.Error("containerd has no command line, want an error")
+	}
+}
+
+func TestOneShotCommandLine(t *testing.T) {
+	join, err := JoinSpec(JoinOptions{Image: "kubelet:v1.37.2-kubeadm-trixie", CRI: CRIs["containerd"], Host: Host{CgroupV2: true},
+		Args: []string{"10.0.0.1:6443", "--token", "abcdef.0123456789abcdef"}, Exists: allExist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := cliArgs(Docker, join, CLIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `docker run \
+    --rm \
+    --name kubeadm-join \
+    --privileged \
+    --network=host \
+    --pid=host \
+    --uts=host \
+    --volume /etc/kubernetes:/etc/kubernetes:rw \
+    --volume /var/lib/kubelet:/var/lib/kubelet:rw \
+    --volume /run:/run:rw,rslave \
+    --volume /lib/modules:/lib/modules:ro \
+    --volume /boot:/boot:ro \
+    --entrypoint /usr/bin/kubeadm \
+    kubelet:v1.37.2-kubeadm-trixie join 10.0.0.1:6443 --token abcdef.0123456789abcdef --skip-phases=kubelet-wait-bootstrap --ignore-preflight-errors=FileExisting-cp --cri-socket=unix:///run/containerd/containerd.sock`
+	if got := ShellCommand(groups); got != want {
+		t.Errorf("command line:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSystemdUnitDocker(t *testing.T) {
+	unit, err := SystemdUnit(SystemdSpec(testKubelet()), UnitOptions{Engine: Docker, CRIService: "containerd.service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# kubelet in a docker container, written by ckubelet.
+[Unit]
+Description=kubelet (kubelet:v1.37.2-trixie in docker)
+Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/
+Wants=network-online.target
+After=network-online.target docker.service containerd.service
+Requires=docker.service
+
+[Service]
+# Written by kubeadm join; the leading - lets the unit start without it.
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStartPre=/usr/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin /srv/data
+ExecStartPre=-/usr/bin/docker rm --force kubelet
+ExecStart=/usr/bin/docker run \
+    --rm \
+    --name kubelet \
+` + kubeletFlags + `    kubelet:v1.37.2-trixie $KUBELET_KUBEADM_ARGS --v=2 "--node-labels=team=it's"
+ExecStop=/usr/bin/docker stop kubelet
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+	if unit != want {
+		t.Errorf("unit:\n%s\nwant:\n%s", unit, want)
+	}
+}
+
+func TestSystemdUnitCtr(t *testing.T) {
+	s := SystemdSpec(KubeletSpec(KubeletOptions{Image: "kubelet:v1", CRI: CRIs["containerd"], Exists: func(string) bool { return false }}))
+	if _, err := SystemdUnit(s, UnitOptions{Engine: Containerd}); err == nil || !strings.Contains(err.Error(), "entrypoint") {
+		t.Fatalf("ctr without the image's entrypoint: err = %v", err)
+	}
+	s.Entrypoint = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
+	unit, err := SystemdUnit(s, UnitOptions{Engine: Containerd, Namespace: "k8s.io", Binary: func(n string) string { return "/bin/" + n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# kubelet in a containerd container, written by ckubelet.
+[Unit]
+Description=kubelet (kubelet:v1 in containerd)
+Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/
+Wants=network-online.target
+After=network-online.target containerd.service
+Requires=containerd.service
+
+[Service]
+# Written by kubeadm join; the leading - lets the unit start without it.
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStartPre=/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin
+ExecStartPre=-/bin/ctr --namespace k8s.io tasks delete --force kubelet
+ExecStartPre=-/bin/ctr --namespace k8s.io containers delete kubelet
+ExecStart=/bin/ctr --namespace k8s.io run \
+    --rm \
+    --privileged \
+    --net-host \
+    --with-ns pid:/proc/self/ns/pid \
+    --with-ns ipc:/proc/self/ns/ipc \
+    --with-ns uts:/proc/self/ns/uts \
+    --rootfs-propagation rshared \
+    --mount type=bind,src=/var/lib/kubelet,dst=/var/lib/kubelet,options=rbind:rw:rshared \
+    --mount type=bind,src=/etc/kubernetes,dst=/etc/kubernetes,options=rbind:rw \
+    --mount type=bind,src=/var/log/pods,dst=/var/log/pods,options=rbind:rw \
+    --mount type=bind,src=/var/log/containers,dst=/var/log/containers,options=rbind:rw \
+    --mount type=bind,src=/sys/fs/cgroup,dst=/sys/fs/cgroup,options=rbind:rw:rslave \
+    --mount type=bind,src=/run,dst=/run,options=rbind:rw:rslave \
+    --mount type=bind,src=/var/lib/containerd,dst=/var/lib/containerd,options=rbind:ro:rslave \
+    --mount type=bind,src=/dev,dst=/dev,options=rbind:rw:rslave \
+    --mount type=bind,src=/etc/cni/net.d,dst=/etc/cni/net.d,options=rbind:rw \
+    --mount type=bind,src=/opt/cni/bin,dst=/host/opt/cni/bin,options=rbind:rw \
+    kubelet:v1 kubelet /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml $KUBELET_KUBEADM_ARGS
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+	if unit != want {
+		t.Errorf("unit:\n%s\nwant:\n%s", unit, want)
+	}
+}
+
+func TestSystemdUnitPodmanAndNerdctl(t *testing.T) {
+	for _, tt := range []struct {
+		engine     Engine
+		want, deny []string
+	}{
+		{Podman,
+			[]string{"After=network-online.target crio.service\n", "ExecStartPre=-/usr/bin/podman rm --force kubelet\n", "ExecStart=/usr/bin/podman run \\\n    --rm \\\n", "ExecStop=/usr/bin/podman stop kubelet\n"},
+			[]string{"Requires=", "--restart", "--detach"}},
+		{Nerdctl,
+			[]string{"After=network-online.target containerd.service\n", "Requires=containerd.service\n", "ExecStartPre=-/usr/bin/nerdctl --namespace k8s.io rm --force kubelet\n",
+				"ExecStart=/usr/bin/nerdctl --namespace k8s.io run \\\n", "ExecStop=/usr/bin/nerdctl --namespace k8s.io stop kubelet\n"},
+			[]string{"--restart", "--detach"}},
+	} {
+		t.Run(string(tt.engine), func(t *testing.T) {
+			cri := CRIs["containerd"]
+			if tt.engine == Podman {
+				cri = CRIs["crio"]
+			}
+			s := SystemdSpec(KubeletSpec(KubeletOptions{Image: "kubelet:v1", CRI: cri, Exists: allExist}))
+			unit, err := SystemdUnit(s, UnitOptions{Engine: tt.engine, Namespace: "k8s.io", CRIService: cri.Service})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(unit, w) {
+					t.Errorf("unit lacks %q:\n%s", w, unit)
+				}
+			}
+			for _, d := range tt.deny {
+				if strings.Contains(unit, d) {
+					t.Errorf("unit has %q:\n%s", d, unit)
+				}
+			}
+		})
+	}
+}
+
+func TestQuoting(t *testing.T) {
+	for _, tt := range []struct{ in, shell, systemd string }{
+		{"--v=2", "--v=2", "--v=2"},
+		{"", "''", `""`},
+		{"a b", "'a b'", `"a b"`},
+		{"it's", `'it'\''s'`, `"it's"`},
+		{`say "hi"`, `'say "hi"'`, `"say \"hi\""`},
+		{"100%", "100%", "100%%"},
+		{"$HOME", "'$HOME'", "$$HOME"},
+		{"a;b", "'a;b'", `"a;b"`},
+		{`back\slash`, `'back\slash'`, `"back\\slash"`},
+		{KubeadmArgsPlaceholder, KubeadmArgsPlaceholder, KubeadmArgsPlaceholder},
+	} {
+		if got := ShellQuote(tt.in); got != tt.shell {
+			t.Errorf("ShellQuote(%q) = %s, want %s", tt.in, got, tt.shell)
+		}
+		if got := systemdQuote(tt.in); got != tt.systemd {
+			t.Errorf("systemdQuote(%q) = %s, want %s", tt.in, got, tt.systemd)
+		}
+	}
+}
