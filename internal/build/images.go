@@ -329,12 +329,14 @@ func (e *flavorExtras) kubeadm(ctx context.Context) (oci.Layer, map[string]strin
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	bins := map[string]string{"/usr/bin/kubeadm": kubeadmPath, "/usr/bin/crictl": crictlPath}
+	shipped := map[string]string{"/usr/bin/kubeadm": kubeadmPath, "/usr/bin/crictl": crictlPath}
 	l, err := e.binaryLayer(fmt.Sprintf("kubeadm %s, crictl %s", e.version, e.criTools.Module.Version),
-		bins, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
+		shipped, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
+	// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
+	bins := map[string]string{"/usr/bin/kubeadm": kubeadm.Path, "/usr/bin/crictl": crictl.Path}
 	e.kubeadmLayer, e.kubeadmBins = &l, bins
 	return l, bins, nil
 }
@@ -353,7 +355,7 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if slices.Equal(want, catalog.AllCNIPlugins) {
 		names = gobuild.SortedNames(available)
 	}
-	bins := map[string]string{}
+	shipped, bins := map[string]string{}, map[string]string{}
 	for _, name := range names {
 		pkg, ok := available[name]
 		if !ok {
@@ -363,9 +365,11 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 		if err != nil {
 			return oci.Layer{}, nil, err
 		}
-		if bins["/opt/cni/bin/"+name], err = e.pack(ctx, bin, cniProbe); err != nil {
+		if shipped["/opt/cni/bin/"+name], err = e.pack(ctx, bin, cniProbe); err != nil {
 			return oci.Layer{}, nil, err
 		}
+		// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
+		bins["/opt/cni/bin/"+name] = bin.Path
 	}
 	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), "cni-install", e.opts.CacheDir)
 	if err != nil {
@@ -375,8 +379,8 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	bins["/usr/bin/cni-install"] = installer.Path
-	l, err := e.binaryLayer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), bins, nil)
+	shipped["/usr/bin/cni-install"], bins["/usr/bin/cni-install"] = installer.Path, installer.Path
+	l, err := e.binaryLayer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), shipped, nil)
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}

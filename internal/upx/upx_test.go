@@ -65,10 +65,10 @@ func needTools(t *testing.T, p catalog.Platform) *Packer {
 	t.Helper()
 	pk, err := Find(t.TempDir())
 	if err != nil {
-		t.Skipf("upx missing (%v): run hack/setup.sh", err)
+		t.Skip(err) // says: install upx-ucl: run hack/setup.sh
 	}
 	if _, _, err := probeCommand("/bin/true", p, nil); err != nil {
-		t.Skipf("%v: run hack/setup.sh", err)
+		t.Skip(err) // says: install qemu-user-static: run hack/setup.sh
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to build the probe program")
@@ -183,8 +183,8 @@ func TestPackRunsOnItsArchitecture(t *testing.T) {
 				t.Fatalf("Pack = %s, %v, %v; want packed", path, packed, reason)
 			}
 			t.Logf("%s: packed and probed in %v", p, time.Since(start).Round(time.Millisecond))
-			if !strings.HasPrefix(path, pk.CacheDir+string(filepath.Separator)) || filepath.Base(path) != filepath.Base(src) {
-				t.Errorf("packed path %s is not %s/<key>/%s", path, pk.CacheDir, filepath.Base(src))
+			if dir := filepath.Join(pk.CacheDir, "upx"); filepath.Dir(filepath.Dir(path)) != dir || filepath.Base(path) != filepath.Base(src) {
+				t.Errorf("packed path %s is not %s/<key>/%s", path, dir, filepath.Base(src))
 			}
 			got := fileBytes(t, path)
 			if !bytes.Contains(got, []byte("UPX!")) || len(got) >= len(before) {
@@ -218,15 +218,6 @@ func TestPackRunsOnItsArchitecture(t *testing.T) {
 	}
 }
 
-func mustFind(t *testing.T) *Packer {
-	t.Helper()
-	pk, err := Find(t.TempDir())
-	if err != nil {
-		t.Skipf("upx missing (%v): run hack/setup.sh", err)
-	}
-	return pk
-}
-
 // Concurrent Packs of one input race to publish the same entry; all must get it, intact.
 func TestPackConcurrentSameInput(t *testing.T) {
 	t.Parallel()
@@ -254,7 +245,7 @@ func TestPackConcurrentSameInput(t *testing.T) {
 	if out := runOn(t, p, paths[0], goodProbe.Args, goodProbe.Env); !strings.Contains(out, goodProbe.Want) {
 		t.Errorf("packed binary printed %q", out)
 	}
-	entries, err := os.ReadDir(pk.CacheDir)
+	entries, err := os.ReadDir(filepath.Join(pk.CacheDir, "upx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +319,7 @@ func checkFallback(t *testing.T, pk *Packer, src string, before []byte, path str
 	if !bytes.Equal(fileBytes(t, src), before) {
 		t.Error("Pack modified src")
 	}
-	if entries, _ := os.ReadDir(pk.CacheDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(pk.CacheDir, "upx")); len(entries) != 0 {
 		t.Errorf("a rejected pack left %d cache entries", len(entries))
 	}
 }
