@@ -101,7 +101,7 @@ install_upx() {
   if [ "$codename" = bookworm ]; then
     # bookworm main has no upx; bookworm-backports has upx-ucl 4.2.x, built for bookworm.
     local src=/etc/apt/sources.list.d/ckubelet-backports.sources mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg wrote=""
-    mirror=$(debian_mirror_for bookworm | head -n 1)
+    mirror=$(debian_mirror_for bookworm | awk 'NR == 1')  # awk reads all: no SIGPIPE under pipefail
     if [ -z "$mirror" ]; then
       upx_unavailable "no bookworm source in the apt configuration to take the mirror from"
       rm -f "$log"; return 0
@@ -120,14 +120,14 @@ install_upx() {
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports upx-ucl; } >"$log" 2>&1; then
       # Drop a source this run added, so a broken backports entry cannot fail later apt-get updates.
       [ -z "$wrote" ] || rm -f "$src"
-      upx_unavailable "apt-get could not install upx-ucl from bookworm-backports: $(grep -E '^(E|W):' "$log" | head -n 1)"
+      upx_unavailable "apt-get could not install upx-ucl from bookworm-backports: $(awk '/^[EW]:/ { print; exit }' "$log")"
       rm -f "$log"; return 0
     fi
   else
     # trixie and newer carry upx-ucl in the suite itself.
     echo "hack/setup.sh: installing upx-ucl" >&2
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends upx-ucl; } >"$log" 2>&1; then
-      upx_unavailable "apt-get could not install upx-ucl: $(grep -E '^(E|W):' "$log" | head -n 1)"
+      upx_unavailable "apt-get could not install upx-ucl: $(awk '/^[EW]:/ { print; exit }' "$log")"
       rm -f "$log"; return 0
     fi
   fi
