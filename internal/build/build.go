@@ -6,6 +6,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,6 +81,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, "", err
 		}
 		vs, err := catalog.ResolveVersions(o.KubernetesVersion, available)
+		var notListed *catalog.NotListedError
+		if errors.As(err, &notListed) {
+			// Not in the proxy's list is not yet unknown: ask for the version itself.
+			if _, dlErr := b.gocmd.Download(ctx, gobuild.KubernetesModule, string(notListed.Version)); dlErr == nil {
+				vs, err = []catalog.Version{notListed.Version}, nil
+			}
+		}
 		return vs, fmt.Sprint(vs), err
 	})
 	if err != nil {

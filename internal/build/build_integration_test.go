@@ -106,10 +106,21 @@ func TestBuildAllPlatformsRunsKubelet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(im.Manifests) != 1 || im.Manifests[0].Annotations[output.RefNameAnnotation] != first.Images[0].Image.Ref() {
+	// index.json names the kubelet index and holds one SBOM artifact per platform image.
+	var named []v1.Descriptor
+	sboms := 0
+	for _, d := range im.Manifests {
+		if d.Annotations[output.RefNameAnnotation] != "" {
+			named = append(named, d)
+		}
+		if d.ArtifactType == "application/spdx+json" {
+			sboms++
+		}
+	}
+	if len(named) != 1 || named[0].Annotations[output.RefNameAnnotation] != first.Images[0].Image.Ref() || sboms != 3 {
 		t.Fatalf("layout index: %+v", im.Manifests)
 	}
-	kubelet, err := idx.ImageIndex(im.Manifests[0].Digest)
+	kubelet, err := idx.ImageIndex(named[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

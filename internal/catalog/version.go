@@ -66,9 +66,20 @@ func ResolveVersion(requested string, available []string) (Version, error) {
 				return Version(v), nil
 			}
 		}
-		return "", fmt.Errorf("kubernetes %s is not on the Go module proxy; nearest: %s",
-			want, strings.Join(nearest(valid, want), ", "))
+		return "", &NotListedError{Version: Version(want), Nearest: nearest(valid, want)}
 	}
+}
+
+// NotListedError says an exact version is missing from the module proxy's version list. The list
+// can be incomplete (proxy.golang.org lists only versions someone has fetched), so the caller may
+// still find the version by asking for it, and report this error if that fails too.
+type NotListedError struct {
+	Version Version
+	Nearest []string
+}
+
+func (e *NotListedError) Error() string {
+	return fmt.Sprintf("kubernetes %s is not on the Go module proxy; nearest: %s", e.Version, strings.Join(e.Nearest, ", "))
 }
 
 // newestRelease is the highest non-prerelease version in sorted, optionally within "vX.Y".
