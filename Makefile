@@ -25,10 +25,12 @@ unit:
 integration:
 	CKUBELET_REQUIRE_CONTAINERD=1 $(GO) test -count=1 -timeout 80m -tags integration -v ./...
 
-# Regenerates the README's size section and docs/sizes.svg from a real build of every image.
+# Regenerates the README's size section and docs/sizes.svg from a real build of every image of
+# DOCS_VERSION (default: the original project's last release, to compare with its table).
+DOCS_VERSION ?= v1.26.0
 docs: setup
-	$(GO) run ./cmd/ckubelet build --flavor all --output oci:out/oci $(CKUBELET_FLAGS)
-	$(GO) run ./cmd/ckubelet sizes --output oci:out/oci --update-readme README.md --chart docs/sizes.svg
+	$(GO) run ./cmd/ckubelet build --kubernetes-version $(DOCS_VERSION) --flavor all --output oci:out/docs $(CKUBELET_FLAGS)
+	$(GO) run ./cmd/ckubelet sizes --output oci:out/docs --update-readme README.md --chart docs/sizes.svg
 
 # Full matrix for v1.26.0 and the newest release, cold and warm, and a patch upgrade; writes
 # docs/benchmarks.md. Takes well over an hour on 2 cores.
