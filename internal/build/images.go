@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"path"
 	"slices"
 	"time"
 
@@ -112,11 +111,7 @@ func (v *versionBuild) prepareComponent(ctx context.Context, module string, pick
 
 // compile builds one Go package of src for a platform as a visible step.
 func (b *builder) compile(ctx context.Context, src *gobuild.Source, pkg string, p catalog.Platform, cgo bool) (gobuild.Binary, error) {
-	name := path.Base(pkg)
-	if pkg == "." {
-		name = path.Base(src.Module.Path)
-	}
-	return step(b, fmt.Sprintf("compile %s %s", name, p), func() (gobuild.Binary, string, error) {
+	return step(b, fmt.Sprintf("compile %s %s", gobuild.BinaryName(src, pkg), p), func() (gobuild.Binary, string, error) {
 		bin, err := b.gocmd.Build(ctx, b.opts.CacheDir, src, pkg, gobuild.Target{Platform: p, Cgo: cgo})
 		return bin, cachedNote(bin.Cached), err
 	})

@@ -67,10 +67,7 @@ func (g *Go) Fetch(ctx context.Context, src *Source, pkg string) error {
 // source's tags and version stamp. Results are cached under cacheDir keyed on every input that changes
 // the output, so an unchanged rebuild runs no compiler at all.
 func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string, t Target) (Binary, error) {
-	name := path.Base(pkg)
-	if pkg == "." {
-		name = path.Base(src.Module.Path)
-	}
+	name := BinaryName(src, pkg)
 	cc, err := t.CC()
 	if err != nil {
 		return Binary{}, err
@@ -106,6 +103,15 @@ func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string
 		return Binary{}, err
 	}
 	return Binary{Name: name, Path: out}, nil
+}
+
+// BinaryName is the name go build gives pkg's binary: its last path element, or the module's
+// for ".".
+func BinaryName(src *Source, pkg string) string {
+	if pkg == "." {
+		return path.Base(src.Module.Path)
+	}
+	return path.Base(pkg)
 }
 
 // env is the environment for the go command working on this source: our go.mod, no workspace,
