@@ -3,7 +3,7 @@ GO ?= go
 CKUBELET_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: build test unit integration setup vet docs bench
+.PHONY: build test unit integration setup vet docs bench e2e
 
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
@@ -36,3 +36,8 @@ docs: setup
 # docs/benchmarks.md. Takes well over an hour on 2 cores.
 bench: setup
 	$(GO) run ./hack/bench -out docs/benchmarks.md
+
+# A control plane and a containerized kubelet from our images on this machine (amd64, root).
+# Not yet part of `make test`: its cold cost on a fresh machine is still to be measured.
+e2e: setup
+	$(GO) test -count=1 -timeout 60m -tags e2e -v ./test/e2e/

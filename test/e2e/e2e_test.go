@@ -16,6 +16,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,21 +91,23 @@ func hostStage(t *testing.T) {
 	buildArtifacts(t, s)
 	built := time.Now()
 
-	if err := prepareHostDirs(s); err != nil {
-		removeHostDirs(t, s)
+	// The state file first, then again with the mount points: a run killed from here on is
+	// cleaned up by the next one (cleanStaleRuns).
+	if _, err := writeState(s); err != nil {
 		t.Fatal(err)
 	}
+	err = prepareHostDirs(s)
 	t.Cleanup(func() { removeHostDirs(t, s) })
+	statePath, werr := writeState(s)
+	if err != nil || werr != nil {
+		t.Fatal(errors.Join(err, werr))
+	}
 	cgroupsBefore := cgroupDirs()
 	t.Cleanup(func() { removeCgroups(t, s.CgroupRoot, cgroupsBefore) })
 	if err := createCgroupRoot(s.CgroupRoot); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshotHost()
-	statePath, err := writeState(s)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	err = runSandbox(t, s, statePath, nodeStageTimeout)
 	ran := time.Now()

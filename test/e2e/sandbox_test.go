@@ -74,7 +74,8 @@ func (s *state) path(elem ...string) string {
 	return filepath.Join(append([]string{s.Dir}, elem...)...)
 }
 
-// nodeDirs maps the node's well-known directories to their backing directory in the work dir.
+// nodeDirs are the node's well-known directories; in the sandbox each is a bind mount of its
+// backing directory in the work dir.
 var nodeDirs = []string{
 	"/var/lib/kubelet",
 	"/var/lib/containerd",

@@ -212,6 +212,9 @@ func (w *workloads) waitPodReady(t *testing.T, ns, name string, timeout time.Dur
 func describePod(p *corev1.Pod) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", p.Status.Phase)
+	if p.Status.Reason != "" || p.Status.Message != "" {
+		fmt.Fprintf(&b, " (%s: %s)", p.Status.Reason, p.Status.Message)
+	}
 	for _, c := range p.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			fmt.Fprintf(&b, "; %s=%s %s %s", c.Type, c.Status, c.Reason, c.Message)
@@ -333,7 +336,7 @@ func (w *workloads) kubeProxy(t *testing.T, mode string) {
 						Name:            "kube-proxy",
 						Image:           w.s.KubeProxy,
 						ImagePullPolicy: corev1.PullNever,
-						Command:         []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)", "--v=4"},
+						Command:         []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"},
 						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
 						SecurityContext: privileged,
@@ -376,13 +379,7 @@ func (w *workloads) kubeProxy(t *testing.T, mode string) {
 
 	// Its rules, as the node's tools see them. kube-proxy's /healthz answers before its first
 	// sync, so Ready does not mean the rules are there yet.
-	if err := poll(time.Minute, func() error {
-		err := w.proxyRules(t, mode)
-		if err != nil {
-			t.Logf("DEBUG %s: %v", time.Now().Format("15:04:05.000"), err)
-		}
-		return err
-	}); err != nil {
+	if err := poll(time.Minute, func() error { return w.proxyRules(t, mode) }); err != nil {
 		t.Errorf("kube-proxy %s rules: %v", mode, err)
 	}
 	// The Service, from the node: the ClusterIP exists only in kube-proxy's rules.
@@ -406,9 +403,6 @@ func (w *workloads) kubeProxy(t *testing.T, mode string) {
 		t.Errorf("the Service answered %q", body)
 	}
 	t.Logf("GET %s (ClusterIP, %s mode) answered:\n%s", url, mode, body)
-	if b, err := c.CoreV1().Pods(ns).GetLogs(proxyPod, &corev1.PodLogOptions{}).DoRaw(ctx); err == nil {
-		t.Logf("DEBUG kube-proxy log:\n%s", b)
-	}
 
 	// Remove kube-proxy, then its rules, with the image's own --cleanup.
 	began = time.Now()
@@ -500,7 +494,9 @@ func (w *workloads) imageTool(t *testing.T, image string, argv ...string) (strin
 	w.tools++
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out bytes.Buffer
+	// Separate buffers: the runtime copies stdout and stderr concurrently (one buffer for both
+	// corrupted the output with NUL bytes).
+	var out, errOut bytes.Buffer
 	err := w.node.client.RunOnce(ctx, launch.Spec{
 		Name:        fmt.Sprintf("e2e-tool-%d", w.tools),
 		Image:       image,
@@ -509,9 +505,9 @@ func (w *workloads) imageTool(t *testing.T, image string, argv ...string) (strin
 		Privileged:  true,
 		HostNetwork: true,
 		Mounts:      []launch.Mount{{Source: "/run", Destination: "/run", Propagation: launch.RSlave}},
-	}, &out, &out)
+	}, &out, &errOut)
 	if err != nil {
-		return out.String(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, out.String())
+		return out.String(), fmt.Errorf("%s: %v: %s%s", strings.Join(argv, " "), err, errOut.String(), out.String())
 	}
 	return out.String(), nil
 }
@@ -574,7 +570,7 @@ func removePodSandboxes(t *testing.T, s *state) {
 		return
 	}
 	defer client.Close()
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	err = client.RunOnce(ctx, launch.Spec{
 		Name:        "crictl-rmp",
 		Image:       s.KubeletImage,
@@ -583,9 +579,9 @@ func removePodSandboxes(t *testing.T, s *state) {
 		Privileged:  true,
 		HostNetwork: true,
 		Mounts:      []launch.Mount{{Source: "/run", Destination: "/run", Propagation: launch.RSlave}},
-	}, &out, &out)
+	}, &out, &errOut)
 	if err != nil {
-		t.Errorf("crictl rmp --all --force: %v\n%s", err, out.String())
+		t.Errorf("crictl rmp --all --force: %v\n%s%s", err, errOut.String(), out.String())
 		return
 	}
 	if s := strings.TrimSpace(out.String()); s != "" {
