@@ -79,10 +79,6 @@ func buildArtifacts(t *testing.T, s *state) {
 
 	g := &gobuild.Go{}
 	var k8s *gobuild.Source
-	timed("prepare "+gobuild.KubernetesModule+"@"+testVersion, func() error {
-		k8s, err = g.PrepareKubernetes(ctx, cache, catalog.Version(testVersion))
-		return err
-	})
 	for _, cmd := range controlPlaneCommands {
 		timed("compile "+cmd, func() error {
 			// Prepared again before each build: an uncached `go build -mod=mod` rewrites the

@@ -41,6 +41,10 @@ func joinNode(t *testing.T, s *state, cd *containerdDaemon, tok bootstrapToken, 
 		Namespace:   launch.DefaultNamespace,
 		Snapshotter: cd.snapshotter,
 		LogFile:     s.logPath("kubelet"),
+		// Beside kubepods in the run's own cgroup root, not containerd's default /k8s.io/NAME:
+		// cgroups are the one thing the sandbox shares with the host, and one tree per run is
+		// one rmdir per run, even after a crash (see cleanStaleRuns).
+		CgroupParent: s.CgroupRoot,
 	}
 	client, err := launch.ConnectContainerd(ctx, copts)
 	if err != nil {

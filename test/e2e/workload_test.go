@@ -564,7 +564,7 @@ func (w *workloads) teardown() {
 func removePodSandboxes(t *testing.T, s *state) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	client, err := launch.ConnectContainerd(ctx, launch.ContainerdOptions{Address: containerdSocket, Namespace: launch.DefaultNamespace})
+	client, err := launch.ConnectContainerd(ctx, launch.ContainerdOptions{Address: containerdSocket, Namespace: launch.DefaultNamespace, CgroupParent: s.CgroupRoot})
 	if err != nil {
 		t.Errorf("crictl rmp: %v", err)
 		return
