@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +107,15 @@ func RewriteStagingReplaces(gomod []byte, stagingVersion string) ([]byte, error)
 		}
 		if err := f.AddReplace(p, "", p, stagingVersion); err != nil {
 			return nil, err
+		}
+	}
+	// The go command rewrites the placeholder v0.0.0 requires to the replacement's version on its
+	// first -mod=mod build; doing it here keeps go.mod, and so the build cache key, stable.
+	for _, r := range f.Require {
+		if slices.Contains(staged, r.Mod.Path) {
+			if err := f.AddRequire(r.Mod.Path, stagingVersion); err != nil {
+				return nil, err
+			}
 		}
 	}
 	f.Cleanup()

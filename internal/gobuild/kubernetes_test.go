@@ -30,8 +30,8 @@ func TestRewriteStagingReplaces(t *testing.T) {
 	}{
 		{
 			name: "release", in: upstreamGoMod, version: "v0.37.2",
-			want:    []string{"k8s.io/api => k8s.io/api v0.37.2", "k8s.io/cri-api => k8s.io/cri-api v0.37.2", "k8s.io/klog/v2 v2.130.1"},
-			notWant: []string{"./staging"},
+			want:    []string{"k8s.io/api => k8s.io/api v0.37.2", "k8s.io/cri-api => k8s.io/cri-api v0.37.2", "k8s.io/klog/v2 v2.130.1", "\tk8s.io/api v0.37.2\n"},
+			notWant: []string{"./staging", "v0.0.0"},
 		},
 		{
 			name: "prerelease", in: upstreamGoMod, version: "v0.38.0-beta.0",

@@ -180,6 +180,9 @@ func mountSourceDirs(s Spec) []string {
 		if !m.File && !systemDirs[m.Source] {
 			dirs = append(dirs, path.Clean(m.Source))
 		}
+		if path.Clean(m.Source) == KubernetesDir && path.Clean(m.Destination) == KubernetesDir {
+			dirs = append(dirs, StaticPodDir)
+		}
 	}
 	return dirs
 }

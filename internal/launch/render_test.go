@@ -126,7 +126,7 @@ Requires=docker.service
 [Service]
 # Written by kubeadm join; the leading - lets the unit start without it.
 EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-ExecStartPre=/usr/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin /srv/data
+ExecStartPre=/usr/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /etc/kubernetes/manifests /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin /srv/data
 ExecStartPre=-/usr/bin/docker rm --force kubelet
 ExecStart=/usr/bin/docker run \
     --rm \
@@ -165,7 +165,7 @@ Requires=containerd.service
 [Service]
 # Written by kubeadm join; the leading - lets the unit start without it.
 EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-ExecStartPre=/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin
+ExecStartPre=/bin/mkdir -p /var/lib/kubelet /etc/kubernetes /etc/kubernetes/manifests /var/log/pods /var/log/containers /var/lib/containerd /etc/cni/net.d /opt/cni/bin
 ExecStartPre=-/bin/ctr --namespace k8s.io tasks delete --force kubelet
 ExecStartPre=-/bin/ctr --namespace k8s.io containers delete kubelet
 ExecStart=/bin/ctr --namespace k8s.io run \

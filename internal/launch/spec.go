@@ -131,6 +131,9 @@ const (
 	KubernetesDir       = "/etc/kubernetes"
 	KubeletKubeconfig   = "/etc/kubernetes/kubelet.conf"
 	BootstrapKubeconfig = "/etc/kubernetes/bootstrap-kubelet.conf"
+	// StaticPodDir is kubeadm's staticPodPath; kubelet logs an error every few seconds while it is
+	// missing, and on package installs the kubelet package creates it.
+	StaticPodDir = "/etc/kubernetes/manifests"
 	// HostCNIBinDir is where the CNI flavors' cni-install expects the host's /opt/cni/bin.
 	HostCNIBinDir = "/host/opt/cni/bin"
 )
