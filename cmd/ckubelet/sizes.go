@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,13 @@ func newSizesCommand() *cobra.Command {
 			var table bytes.Buffer
 			if err := report.Markdown(&table, rows); err != nil {
 				return err
+			}
+			// The original project's last release: show how far below its published sizes we are.
+			if slices.ContainsFunc(rows, func(r report.Row) bool { return r.Version == report.OriginalVersion }) {
+				table.WriteString("\n")
+				if err := report.Compare(&table, rows, report.OriginalVersion, report.OriginalV1260); err != nil {
+					return err
+				}
 			}
 			if chart != "" {
 				if err := output.ReplaceFile(chart, func(f *os.File) error { return report.SVG(f, rows) }); err != nil {

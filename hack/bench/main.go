@@ -102,9 +102,9 @@ func run(versions, patch, out, work string) error {
 		if err := report.Markdown(&sizes, rows); err != nil {
 			return err
 		}
-		if res.Versions[0] == "v1.26.0" {
+		if res.Versions[0] == report.OriginalVersion {
 			fmt.Fprintf(&sizes, "\nRatio to the original project's published v1.26.0 sizes (compressed× / extracted×; below 1× is smaller):\n\n")
-			if err := report.Compare(&sizes, rows, "v1.26.0", report.OriginalV1260); err != nil {
+			if err := report.Compare(&sizes, rows, report.OriginalVersion, report.OriginalV1260); err != nil {
 				return err
 			}
 		}

@@ -54,17 +54,24 @@ func layerDigests(t *testing.T, img v1.Image) []string {
 	return out
 }
 
-// executables lists the programs an extracted image ships where images put them.
+// executables lists the programs an extracted image ships where images put them: executable
+// files, and in /opt/cni/bin the links naming the multicall binary's plugins.
 func executables(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
 	for _, dir := range []string{"usr/bin", "usr/local/bin", "opt/cni/bin", "."} {
 		des, _ := os.ReadDir(filepath.Join(root, dir))
 		for _, de := range des {
-			if de.Type().IsRegular() {
-				if info, err := de.Info(); err == nil && info.Mode()&0o111 != 0 {
-					out = append(out, filepath.Join("/", dir, de.Name()))
+			p := filepath.Join(root, dir, de.Name())
+			if de.Type()&os.ModeSymlink != 0 && dir == "opt/cni/bin" {
+				target, err := os.Readlink(p)
+				if err != nil || strings.Contains(target, "/") {
+					t.Fatalf("%s: link %q, want one to a sibling", p, target)
 				}
+				p = filepath.Join(root, dir, target)
+			}
+			if info, err := os.Lstat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+				out = append(out, filepath.Join("/", dir, de.Name()))
 			}
 		}
 	}
@@ -74,9 +81,9 @@ func executables(t *testing.T, root string) []string {
 
 var (
 	kubeadmBins = []string{"/usr/bin/crictl", "/usr/bin/kubeadm"}
-	flannelBins = []string{"/opt/cni/bin/bridge", "/opt/cni/bin/host-local", "/opt/cni/bin/loopback", "/opt/cni/bin/portmap", "/usr/bin/cni-install"}
+	flannelBins = []string{"/opt/cni/bin/bridge", "/opt/cni/bin/cni-plugins", "/opt/cni/bin/host-local", "/opt/cni/bin/loopback", "/opt/cni/bin/portmap", "/usr/bin/cni-install"}
 	allCNIBins  = []string{
-		"/opt/cni/bin/bandwidth", "/opt/cni/bin/bridge", "/opt/cni/bin/dhcp", "/opt/cni/bin/dummy", "/opt/cni/bin/firewall",
+		"/opt/cni/bin/bandwidth", "/opt/cni/bin/bridge", "/opt/cni/bin/cni-plugins", "/opt/cni/bin/dhcp", "/opt/cni/bin/dummy", "/opt/cni/bin/firewall",
 		"/opt/cni/bin/host-device", "/opt/cni/bin/host-local", "/opt/cni/bin/ipvlan", "/opt/cni/bin/loopback",
 		"/opt/cni/bin/macvlan", "/opt/cni/bin/portmap", "/opt/cni/bin/ptp", "/opt/cni/bin/sbr", "/opt/cni/bin/static",
 		"/opt/cni/bin/tap", "/opt/cni/bin/tuning", "/opt/cni/bin/vlan", "/opt/cni/bin/vrf", "/usr/bin/cni-install",
@@ -208,6 +215,14 @@ func TestCNIFlavorInstallsPluginsInContainerd(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(foreign); string(b) != "not ours" {
 		t.Fatal("a foreign plugin was changed")
+	}
+	// What the runtime does with a plugin: execute it from the host directory, through its link.
+	for _, plugin := range []string{"bridge", "host-local", "portmap"} {
+		cmd := exec.Command(filepath.Join(hostBin, plugin))
+		cmd.Env = []string{"CNI_COMMAND=VERSION"}
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "cniVersion") {
+			t.Errorf("installed %s: %v, output %q", plugin, err, out)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"slices"
 	"time"
 
@@ -180,6 +181,11 @@ func (v *versionBuild) binaryLayer(what string, files map[string]string, data ma
 	for _, dst := range sortedKeys(data) {
 		entries = append(entries, oci.Entry{Path: dst, Mode: 0o644, Data: data[dst]})
 	}
+	return v.layer(what, entries)
+}
+
+// layer is a layer of the given entries, described in the image history as what.
+func (v *versionBuild) layer(what string, entries []oci.Entry) (oci.Layer, error) {
 	l, err := v.layers.Layer(entries)
 	if err != nil {
 		return oci.Layer{}, err
@@ -336,7 +342,9 @@ func (e *flavorExtras) kubeadm(ctx context.Context) (oci.Layer, map[string]strin
 	return l, bins, nil
 }
 
-// cni is the layer with the given CNI plugins (or all for catalog.AllCNIPlugins) and their installer.
+// cni is the layer with the given CNI plugins (or all for catalog.AllCNIPlugins) and their
+// installer. The plugins are one multicall binary with a link per plugin name: separate binaries
+// would each carry their own Go runtime and libraries, about five times the bytes.
 func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[string]string, error) {
 	key := fmt.Sprint(want)
 	if l, ok := e.cniLayers[key]; ok {
@@ -350,21 +358,20 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if slices.Equal(want, catalog.AllCNIPlugins) {
 		names = gobuild.SortedNames(available)
 	}
-	shipped, bins := map[string]string{}, map[string]string{}
-	for _, name := range names {
-		pkg, ok := available[name]
-		if !ok {
-			return oci.Layer{}, nil, fmt.Errorf("CNI plugin %s: not in %s@%s", name, e.cniPlugins.Module.Path, e.cniPlugins.Module.Version)
-		}
-		bin, err := e.compile(ctx, e.cniPlugins, pkg, e.platform, false)
-		if err != nil {
-			return oci.Layer{}, nil, err
-		}
-		if shipped["/opt/cni/bin/"+name], err = e.pack(ctx, bin, cniProbe); err != nil {
-			return oci.Layer{}, nil, err
-		}
-		// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
-		bins["/opt/cni/bin/"+name] = bin.Path
+	multicall, err := gobuild.CNIMulticall(e.cniPlugins, available, names, e.opts.CacheDir)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	bin, err := e.compile(ctx, multicall, ".", e.platform, false)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	// Every plugin answers VERSION without a network; asking one through the multicall's
+	// dispatcher proves both run.
+	probe := upx.Probe{Args: []string{names[0]}, Env: []string{"CNI_COMMAND=VERSION"}, Want: "cniVersion"}
+	packed, err := e.pack(ctx, bin, probe)
+	if err != nil {
+		return oci.Layer{}, nil, err
 	}
 	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), "cni-install", e.opts.CacheDir)
 	if err != nil {
@@ -374,20 +381,26 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	shipped["/usr/bin/cni-install"], bins["/usr/bin/cni-install"] = installer.Path, installer.Path
-	l, err := e.binaryLayer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), shipped, nil)
+	multicallPath := "/opt/cni/bin/" + gobuild.MulticallName
+	entries := []oci.Entry{
+		oci.File(multicallPath, packed, 0o755),
+		oci.File("/usr/bin/cni-install", installer.Path, 0o755),
+	}
+	for _, name := range names {
+		entries = append(entries, oci.Entry{Path: "/opt/cni/bin/" + name, Mode: fs.ModeSymlink | 0o777, Link: gobuild.MulticallName})
+	}
+	l, err := e.layer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), entries)
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
+	// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
+	bins := map[string]string{multicallPath: bin.Path, "/usr/bin/cni-install": installer.Path}
 	if e.cniLayers == nil {
 		e.cniLayers, e.cniBins = map[string]oci.Layer{}, map[string]map[string]string{}
 	}
 	e.cniLayers[key], e.cniBins[key] = l, bins
 	return l, bins, nil
 }
-
-// cniProbe asks a CNI plugin for its version, which every plugin answers without a network.
-var cniProbe = upx.Probe{Env: []string{"CNI_COMMAND=VERSION"}, Want: "cniVersion"}
 
 // pack UPX-packs a short-lived tool when --upx is on, and returns the path to ship: the packed
 // binary once it has run for its platform, else the original, saying why.

@@ -46,6 +46,9 @@ func Markdown(w io.Writer, rows []Row) error {
 // {compressed MiB, extracted MiB}.
 type Reference map[string]map[string][2]float64
 
+// OriginalVersion is the original project's last release, the version OriginalV1260 describes.
+const OriginalVersion = "v1.26.0"
+
 // OriginalV1260 is the original project's (cloudtogo/containerized-kubelet) published v1.26.0
 // table, the sizes ckubelet set out to beat.
 var OriginalV1260 = Reference{

@@ -41,7 +41,7 @@ func buildImages(ctx context.Context, t *testing.T, s *state, cache string, p ca
 		Platforms:         []catalog.Platform{p},
 		Output:            output.Target{Kind: output.DockerArchive, Dest: s.ImagesArchive},
 		UPX:               os.Getenv(upxEnv) == "1",
-		Compression:       oci.Gzip,
+		Compression:       oci.Zstd, // the default, and what containerd must pull and unpack
 		Debian:            debian.Source{Mirror: mirror},
 		CacheDir:          cache,
 	})

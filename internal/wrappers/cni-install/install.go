@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -19,10 +21,12 @@ type result struct {
 }
 
 // install copies each regular file in from (or link to one) into the directory to, in name
-// order, and logs one line per file. A destination that already has the same content and mode is
-// left untouched. Others are replaced atomically: the runtime may execute a plugin at any time
-// and must see either the old file or the new one, never part of one. Files in to that are not
-// in from belong to someone else and are left alone. It stops at the first failure.
+// order, and logs one line per file. A link to a sibling file ("bridge -> cni-plugins", how a
+// multicall binary ships its names) is installed as the same link, after every file, so that it
+// never points at nothing. A destination that already has the same content and mode (or link
+// text) is left untouched. Others are replaced atomically: the runtime may execute a plugin at any
+// time and must see either the old file or the new one, never part of one. Files in to that are
+// not in from belong to someone else and are left alone. It stops at the first failure.
 func install(from, to string, log func(string)) (result, error) {
 	var res result
 	names, err := readDirNames(from)
@@ -33,20 +37,9 @@ func install(from, to string, log func(string)) (result, error) {
 	if err != nil {
 		return res, errors.New("read plugins: " + err.Error() + "; the image is damaged: rebuild it")
 	}
-	for _, name := range names {
-		src := from + "/" + name
-		fi, err := stat(src) // follows a link, to install what it points to
-		if err != nil {
-			return res, errors.New("read plugin: " + err.Error() + "; the image is damaged: rebuild it")
-		}
-		if !fi.regular() {
-			log("skipped " + src + ": not a regular file")
-			continue
-		}
-		st, err := installFile(src, fi.size, to, name)
-		if err != nil {
-			return res, errors.New("install " + to + "/" + name + ": " + err.Error() + "; " + hint(err))
-		}
+	type link struct{ name, target string }
+	var links []link
+	count := func(name string, st state) {
 		switch st {
 		case absent:
 			res.installed++
@@ -59,6 +52,33 @@ func install(from, to string, log func(string)) (result, error) {
 			log("unchanged " + name)
 		}
 	}
+	for _, name := range names {
+		src := from + "/" + name
+		if target, ok := siblingLink(src); ok {
+			links = append(links, link{name, target})
+			continue
+		}
+		fi, err := stat(src) // follows a link, to install what it points to
+		if err != nil {
+			return res, errors.New("read plugin: " + err.Error() + "; the image is damaged: rebuild it")
+		}
+		if !fi.regular() {
+			log("skipped " + src + ": not a regular file")
+			continue
+		}
+		st, err := installFile(src, fi.size, to, name)
+		if err != nil {
+			return res, errors.New("install " + to + "/" + name + ": " + err.Error() + "; " + hint(err))
+		}
+		count(name, st)
+	}
+	for _, l := range links {
+		st, err := installLink(l.target, to, l.name)
+		if err != nil {
+			return res, errors.New("install " + to + "/" + l.name + ": " + err.Error() + "; " + hint(err))
+		}
+		count(l.name+" -> "+l.target, st)
+	}
 	if res.installed+res.updated > 0 {
 		// Makes the renames durable. Best effort: each file was synced before its rename, so a
 		// crash leaves the old or the new file, and the next start compares them again.
@@ -68,6 +88,41 @@ func install(from, to string, log func(string)) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// siblingLink returns the text of path's symlink if it names a regular file in the same directory.
+func siblingLink(path string) (string, bool) {
+	target, err := os.Readlink(path)
+	if err != nil || target == "" || strings.Contains(target, "/") || target == "." || target == ".." {
+		return "", false
+	}
+	fi, err := stat(path)
+	return target, err == nil && fi.regular()
+}
+
+// installLink makes dir/name a symlink to target unless it is one already. The new link is made
+// under a temporary name and renamed over the old entry, which is atomic as for files.
+func installLink(target, dir, name string) (state, error) {
+	dst := dir + "/" + name
+	st := different
+	if cur, err := os.Readlink(dst); err == nil && cur == target {
+		return same, nil
+	} else if _, err := lstat(dst); errors.Is(err, os.ErrNotExist) {
+		st = absent
+	}
+	// The pid tells concurrent installers' links apart; a leftover from a killed run is reused.
+	tmp := dir + "/." + name + ".cni-install-" + strconv.Itoa(os.Getpid())
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return st, err
+	}
+	if err := os.Symlink(target, tmp); err != nil {
+		return st, err
+	}
+	if err := syscall.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return st, &os.LinkError{Op: "rename", Old: tmp, New: dst, Err: err}
+	}
+	return st, nil
 }
 
 // state is what the destination held before install.
@@ -184,6 +239,19 @@ type fileInfo struct {
 
 func (fi fileInfo) regular() bool { return fi.mode&syscall.S_IFMT == syscall.S_IFREG }
 func (fi fileInfo) dir() bool     { return fi.mode&syscall.S_IFMT == syscall.S_IFDIR }
+
+// lstat is os.Lstat, with the same errors.
+func lstat(path string) (fileInfo, error) {
+	var st syscall.Stat_t
+	var err error = syscall.EINTR
+	for err == syscall.EINTR {
+		err = syscall.Lstat(path, &st)
+	}
+	if err != nil {
+		return fileInfo{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return fileInfo{mode: st.Mode, size: st.Size}, nil
+}
 
 // stat is os.Stat, with the same errors.
 func stat(path string) (fileInfo, error) {
