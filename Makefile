@@ -8,9 +8,10 @@ SHELL := /bin/bash
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
 
-# The whole suite: vet, unit tests, then the integration tests that build real images and run
-# them with containerd/runc and qemu-user. Missing containerd fails instead of skipping.
-test: setup vet unit integration
+# The whole suite: vet, unit tests, the integration tests that build real images and run them
+# with containerd/runc and qemu-user, then the end-to-end test of a containerized kubelet in a
+# real cluster. Missing containerd fails instead of skipping.
+test: setup vet unit integration e2e
 
 setup:
 	hack/setup.sh
@@ -38,6 +39,5 @@ bench: setup
 	$(GO) run ./hack/bench -out docs/benchmarks.md
 
 # A control plane and a containerized kubelet from our images on this machine (amd64, root).
-# Not yet part of `make test`: its cold cost on a fresh machine is still to be measured.
 e2e: setup
 	$(GO) test -count=1 -timeout 60m -tags e2e -v ./test/e2e/
