@@ -31,7 +31,7 @@ import (
 
 func main() { fmt.Println("hello as", filepath.Base(os.Args[0]), os.Args[1:]) }
 `,
-		"plugins/main/hello/util.go":      "package main\n\nfunc mainly() string { return \"main\" }\n",
+		"plugins/main/hello/util.go":       "package main\n\nfunc mainly() string { return \"main\" }\n",
 		"plugins/main/hello/hello_test.go": "package main\n\nimport \"testing\"\n\nfunc TestX(t *testing.T) {}\n",
 		"plugins/ipam/host-local/main.go": `package main
 
