@@ -37,7 +37,7 @@ func newSizesCommand() *cobra.Command {
 			// The original project's last release: show how far below its published sizes we are.
 			if slices.ContainsFunc(rows, func(r report.Row) bool { return r.Version == report.OriginalVersion }) {
 				table.WriteString("\n")
-				if err := report.Compare(&table, rows, report.OriginalVersion, report.OriginalV1260); err != nil {
+				if err := report.Compare(&table, rows, report.OriginalVersion, report.OriginalName, report.OriginalV1260); err != nil {
 					return err
 				}
 			}

@@ -117,8 +117,8 @@ func run(versions, patch, upgradePlatform, out, work string) error {
 				return err
 			}
 			if res.Versions[0] == report.OriginalVersion {
-				fmt.Fprintf(&sizes[i], "\nRatio to the original project's published v1.26.0 sizes (which are gzip):\n\n")
-				if err := report.Compare(&sizes[i], rows, report.OriginalVersion, report.OriginalV1260); err != nil {
+				sizes[i].WriteString("\n")
+				if err := report.Compare(&sizes[i], rows, report.OriginalVersion, report.OriginalName, report.OriginalV1260); err != nil {
 					return err
 				}
 			}

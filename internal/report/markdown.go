@@ -46,6 +46,9 @@ func Markdown(w io.Writer, rows []Row) error {
 // {compressed MiB, extracted MiB}.
 type Reference map[string]map[string][2]float64
 
+// OriginalName describes OriginalV1260 in Compare's heading.
+const OriginalName = "the original project's published sizes (gzip layers)"
+
 // OriginalVersion is the original project's last release, the version OriginalV1260 describes.
 const OriginalVersion = "v1.26.0"
 
@@ -83,7 +86,7 @@ var OriginalV1260 = Reference{
 // (e.g. "0.78× / 1.05×": below 1× is smaller than the reference), for the images ref lists;
 // "—" where either side lacks the platform. Images ref does not list (kube-proxy, pause for
 // OriginalV1260) have nothing to compare with and are left out.
-func Compare(w io.Writer, rows []Row, version string, ref Reference) error {
+func Compare(w io.Writer, rows []Row, version, refName string, ref Reference) error {
 	vrows := rowsOf(rows, version)
 	if len(vrows) == 0 {
 		return fmt.Errorf("no images of Kubernetes %s to compare", version)
@@ -100,7 +103,7 @@ func Compare(w io.Writer, rows []Row, version string, ref Reference) error {
 	cols := platformColumns(refPlatforms)
 
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "Kubernetes %s relative to the reference, compressed / extracted (below 1× is smaller):\n\n", version)
+	fmt.Fprintf(bw, "Kubernetes %s relative to %s, compressed / extracted (below 1× is smaller):\n\n", version, refName)
 	writeHeader(bw, cols)
 	for _, image := range images {
 		cells := make([]string, len(cols))

@@ -84,7 +84,7 @@ func TestCompare(t *testing.T) {
 		ref           Reference
 		want, wantErr string
 	}{
-		{name: "against the original v1.26.0", version: "v1.37.2", ref: ref, want: `Kubernetes v1.37.2 relative to the reference, compressed / extracted (below 1× is smaller):
+		{name: "against the original v1.26.0", version: "v1.37.2", ref: ref, want: `Kubernetes v1.37.2 relative to the ref, compressed / extracted (below 1× is smaller):
 
 | image | amd64 | arm64 | arm/v7 |
 |---|---|---|---|
@@ -94,7 +94,7 @@ func TestCompare(t *testing.T) {
 | kubeadm | — | — | — |
 | kubeadm-cni | — | — | 0.50× / 2.00× |
 `},
-		{name: "zero in the reference", version: "v1.36.0", ref: Reference{"kubelet": {"linux/amd64": {0, 1}}}, want: `Kubernetes v1.36.0 relative to the reference, compressed / extracted (below 1× is smaller):
+		{name: "zero in the reference", version: "v1.36.0", ref: Reference{"kubelet": {"linux/amd64": {0, 1}}}, want: `Kubernetes v1.36.0 relative to the ref, compressed / extracted (below 1× is smaller):
 
 | image | amd64 | arm64 | arm/v7 |
 |---|---|---|---|
@@ -105,7 +105,7 @@ func TestCompare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			err := Compare(&b, measured, tt.version, tt.ref)
+			err := Compare(&b, measured, tt.version, "the ref", tt.ref)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
