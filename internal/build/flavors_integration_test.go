@@ -155,10 +155,11 @@ func TestAllFlavors(t *testing.T) {
 	}
 	kubelet, flannel, cni := layers["kubelet:v1.37.2-trixie"], layers["kubelet:v1.37.2-flannel-trixie"], layers["kubelet:v1.37.2-cni-trixie"]
 	kubeadm, kubeadmCNI := layers["kubelet:v1.37.2-kubeadm-trixie"], layers["kubelet:v1.37.2-kubeadm-cni-trixie"]
-	// Userland and kubelet are shared by every flavor; each flavor adds only its extras.
-	for name, l := range map[string][]string{"flannel": flannel, "cni": cni, "kubeadm": kubeadm, "kubeadm-cni": kubeadmCNI} {
-		if !slices.Equal(l[:2], kubelet) || len(l) != 2+strings.Count(name, "-")+1 {
-			t.Errorf("%s layers %v do not extend kubelet's %v by its extras", name, l, kubelet)
+	// Userland and kubelet are shared by every flavor; each flavor adds only its extras: one
+	// layer of CNI plugins, or crictl's and kubeadm's (kept apart for patch upgrades).
+	for name, extras := range map[string]int{"flannel": 1, "cni": 1, "kubeadm": 2, "kubeadm-cni": 3} {
+		if l := layers["kubelet:v1.37.2-"+name+"-trixie"]; !slices.Equal(l[:2], kubelet) || len(l) != 2+extras {
+			t.Errorf("%s layers %v do not extend kubelet's %v by %d layers of extras", name, l, kubelet, extras)
 		}
 	}
 	if !slices.Equal(kubeadmCNI, append(slices.Clone(kubeadm), cni[2])) {

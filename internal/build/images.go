@@ -249,11 +249,11 @@ func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, se
 		binaries := map[string]string{"/usr/bin/kubelet": kubelet.Path}
 		entrypoint := catalog.KubeletEntrypoint
 		if f.Kubeadm {
-			l, bins, err := extras.kubeadm(ctx)
+			ls, bins, err := extras.kubeadm(ctx)
 			if err != nil {
 				return err
 			}
-			layers = append(layers, l)
+			layers = append(layers, ls...)
 			addAll(binaries, bins)
 		}
 		if f.CNIPlugins != nil {
@@ -302,44 +302,49 @@ timeout: 10
 // flavorExtras builds, once per platform, the layers flavors add on top of kubelet.
 type flavorExtras struct {
 	*versionBuild
-	platform     catalog.Platform
-	kubeadmLayer *oci.Layer
-	kubeadmBins  map[string]string
-	cniLayers    map[string]oci.Layer
-	cniBins      map[string]map[string]string
+	platform      catalog.Platform
+	kubeadmLayers []oci.Layer
+	kubeadmBins   map[string]string
+	cniLayers     map[string]oci.Layer
+	cniBins       map[string]map[string]string
 }
 
-// kubeadm is the layer with kubeadm, crictl and crictl's configuration.
-func (e *flavorExtras) kubeadm(ctx context.Context) (oci.Layer, map[string]string, error) {
-	if e.kubeadmLayer != nil {
-		return *e.kubeadmLayer, e.kubeadmBins, nil
+// kubeadm is the layers with crictl and its configuration, then kubeadm. They are two because
+// crictl follows the Kubernetes minor and kubeadm every patch release: a node upgrading to the
+// next patch pulls kubeadm's layer only.
+func (e *flavorExtras) kubeadm(ctx context.Context) ([]oci.Layer, map[string]string, error) {
+	if e.kubeadmLayers != nil {
+		return e.kubeadmLayers, e.kubeadmBins, nil
 	}
 	kubeadm, err := e.compile(ctx, e.kubernetes, "./cmd/kubeadm", e.platform, false)
 	if err != nil {
-		return oci.Layer{}, nil, err
+		return nil, nil, err
 	}
 	crictl, err := e.compile(ctx, e.criTools, "./cmd/crictl", e.platform, false)
 	if err != nil {
-		return oci.Layer{}, nil, err
+		return nil, nil, err
 	}
 	kubeadmPath, err := e.pack(ctx, kubeadm, upx.Probe{Args: []string{"version", "-o", "short"}, Want: "v1."})
 	if err != nil {
-		return oci.Layer{}, nil, err
+		return nil, nil, err
 	}
 	crictlPath, err := e.pack(ctx, crictl, upx.Probe{Args: []string{"--version"}, Want: "crictl version"})
 	if err != nil {
-		return oci.Layer{}, nil, err
+		return nil, nil, err
 	}
-	shipped := map[string]string{"/usr/bin/kubeadm": kubeadmPath, "/usr/bin/crictl": crictlPath}
-	l, err := e.binaryLayer(fmt.Sprintf("kubeadm %s, crictl %s", e.version, e.criTools.Module.Version),
-		shipped, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
+	crictlLayer, err := e.binaryLayer("crictl "+e.criTools.Module.Version,
+		map[string]string{"/usr/bin/crictl": crictlPath}, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
 	if err != nil {
-		return oci.Layer{}, nil, err
+		return nil, nil, err
+	}
+	kubeadmLayer, err := e.binaryLayer("kubeadm "+string(e.version), map[string]string{"/usr/bin/kubeadm": kubeadmPath}, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
 	bins := map[string]string{"/usr/bin/kubeadm": kubeadm.Path, "/usr/bin/crictl": crictl.Path}
-	e.kubeadmLayer, e.kubeadmBins = &l, bins
-	return l, bins, nil
+	e.kubeadmLayers, e.kubeadmBins = []oci.Layer{crictlLayer, kubeadmLayer}, bins
+	return e.kubeadmLayers, bins, nil
 }
 
 // cni is the layer with the given CNI plugins (or all for catalog.AllCNIPlugins) and their
