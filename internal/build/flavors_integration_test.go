@@ -170,16 +170,25 @@ func TestAllFlavors(t *testing.T) {
 	}
 }
 
-// TestUserlandSharedAcrossVersions builds kubelet for two Kubernetes versions: a node upgrading
-// downloads the new kubelet layer only.
+// TestUserlandSharedAcrossVersions builds kubelet and the cni flavor for two Kubernetes versions: a
+// node upgrading downloads the new kubelet layer only.
 func TestUserlandSharedAcrossVersions(t *testing.T) {
-	a := buildTo(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
-	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
-	o.KubernetesVersion = "v1.36.3"
-	b := buildWith(t, o)
+	var results []*Result
+	for _, version := range []string{testVersion, "v1.36.3"} {
+		o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+		o.KubernetesVersion = version
+		o.Selection, _ = catalog.ParseSelection("kubelet,cni")
+		results = append(results, buildWith(t, o))
+	}
+	a, b := results[0], results[1]
 	la, lb := layerDigests(t, imageFor(t, &a.Images[0], "linux/amd64")), layerDigests(t, imageFor(t, &b.Images[0], "linux/amd64"))
 	if la[0] != lb[0] || la[1] == lb[1] {
-		t.Fatalf("v1.37.2 layers %v, v1.36.3 layers %v: want the same userland and different kubelets", la, lb)
+		t.Fatalf("%s layers %v, v1.36.3 layers %v: want the same userland and different kubelets", testVersion, la, lb)
+	}
+	// The CNI plugins are released on their own: the same release is the same layer in both.
+	ca, cb := layerDigests(t, imageFor(t, &a.Images[1], "linux/amd64")), layerDigests(t, imageFor(t, &b.Images[1], "linux/amd64"))
+	if ca[2] != cb[2] {
+		t.Errorf("CNI layer %s in %s, %s in v1.36.3: want one layer", ca[2], testVersion, cb[2])
 	}
 }
 

@@ -173,7 +173,7 @@ func (v *versionBuild) add(set *imageSet, name catalog.Image, spec oci.ImageSpec
 }
 
 // binaryLayer is a layer holding built binaries at their image paths.
-func (v *versionBuild) binaryLayer(what string, files map[string]string, data map[string][]byte) (oci.Layer, error) {
+func (v *versionBuild) binaryLayer(ls *oci.Layers, what string, files map[string]string, data map[string][]byte) (oci.Layer, error) {
 	var entries []oci.Entry
 	for _, dst := range sortedKeys(files) {
 		entries = append(entries, oci.File(dst, files[dst], 0o755))
@@ -181,16 +181,27 @@ func (v *versionBuild) binaryLayer(what string, files map[string]string, data ma
 	for _, dst := range sortedKeys(data) {
 		entries = append(entries, oci.Entry{Path: dst, Mode: 0o644, Data: data[dst]})
 	}
-	return v.layer(what, entries)
+	return v.layer(ls, what, entries)
 }
 
 // layer is a layer of the given entries, described in the image history as what.
-func (v *versionBuild) layer(what string, entries []oci.Entry) (oci.Layer, error) {
-	l, err := v.layers.Layer(entries)
+func (v *versionBuild) layer(ls *oci.Layers, what string, entries []oci.Entry) (oci.Layer, error) {
+	l, err := ls.Layer(entries)
 	if err != nil {
 		return oci.Layer{}, err
 	}
 	return oci.Layer{Layer: l, CreatedBy: "ckubelet: " + what}, nil
+}
+
+// componentLayers makes the layers of a component released on its own (crictl, the CNI plugins)
+// with its own publication time instead of the Kubernetes release's, so that the layer, and the
+// download, is the same for every Kubernetes version that ships the same component.
+func (v *versionBuild) componentLayers(src *gobuild.Source) (*oci.Layers, error) {
+	t, err := gobuild.BuildDate(src.Module)
+	if err != nil {
+		return nil, err
+	}
+	return &oci.Layers{CacheDir: v.opts.CacheDir, Compression: v.opts.Compression, Time: t}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -238,7 +249,7 @@ func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, se
 	if err != nil {
 		return err
 	}
-	kubeletLayer, err := v.binaryLayer(fmt.Sprintf("/usr/bin/kubelet %s from %s@%s %s", v.version, v.kubernetes.Module.Path, v.kubernetes.Module.Version, v.kubernetes.Module.Sum),
+	kubeletLayer, err := v.binaryLayer(v.layers, fmt.Sprintf("/usr/bin/kubelet %s from %s@%s %s", v.version, v.kubernetes.Module.Path, v.kubernetes.Module.Version, v.kubernetes.Module.Sum),
 		map[string]string{"/usr/bin/kubelet": kubelet.Path}, nil)
 	if err != nil {
 		return err
@@ -332,12 +343,16 @@ func (e *flavorExtras) kubeadm(ctx context.Context) ([]oci.Layer, map[string]str
 	if err != nil {
 		return nil, nil, err
 	}
-	crictlLayer, err := e.binaryLayer("crictl "+e.criTools.Module.Version,
+	crictlLayers, err := e.componentLayers(e.criTools)
+	if err != nil {
+		return nil, nil, err
+	}
+	crictlLayer, err := e.binaryLayer(crictlLayers, "crictl "+e.criTools.Module.Version,
 		map[string]string{"/usr/bin/crictl": crictlPath}, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
 	if err != nil {
 		return nil, nil, err
 	}
-	kubeadmLayer, err := e.binaryLayer("kubeadm "+string(e.version), map[string]string{"/usr/bin/kubeadm": kubeadmPath}, nil)
+	kubeadmLayer, err := e.binaryLayer(e.layers, "kubeadm "+string(e.version), map[string]string{"/usr/bin/kubeadm": kubeadmPath}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -394,7 +409,11 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	for _, name := range names {
 		entries = append(entries, oci.Entry{Path: "/opt/cni/bin/" + name, Mode: fs.ModeSymlink | 0o777, Link: gobuild.MulticallName})
 	}
-	l, err := e.layer(fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), entries)
+	cniLayers, err := e.componentLayers(e.cniPlugins)
+	if err != nil {
+		return oci.Layer{}, nil, err
+	}
+	l, err := e.layer(cniLayers, fmt.Sprintf("CNI plugins %s %v and their installer", e.cniPlugins.Module.Version, names), entries)
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
@@ -435,7 +454,7 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 		return err
 	}
 	bins := map[string]string{"/usr/local/bin/kube-proxy": proxy.Path}
-	l, err := v.binaryLayer("kube-proxy "+string(v.version), bins, nil)
+	l, err := v.binaryLayer(v.layers, "kube-proxy "+string(v.version), bins, nil)
 	if err != nil {
 		return err
 	}
@@ -459,7 +478,7 @@ func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *
 	if err != nil {
 		return err
 	}
-	l, err := v.binaryLayer("pause "+v.pauseTag+" from "+v.kubernetes.Module.Path+"@"+v.kubernetes.Module.Version, map[string]string{"/pause": bin}, nil)
+	l, err := v.binaryLayer(v.layers, "pause "+v.pauseTag+" from "+v.kubernetes.Module.Path+"@"+v.kubernetes.Module.Version, map[string]string{"/pause": bin}, nil)
 	if err != nil {
 		return err
 	}
