@@ -34,9 +34,9 @@ docs: setup
 	$(GO) run ./cmd/ckubelet sizes --output oci:out/docs --update-readme README.md --chart docs/sizes.svg
 
 # Full matrix for v1.26.0 and the newest release, cold and warm, and a patch upgrade; writes
-# docs/benchmarks.md. Takes well over an hour on 2 cores.
+# docs/benchmarks.md. Took 46 min on 2 cores (2026-11-28). BENCH_FLAGS=-versions= measures only the upgrade again.
 bench: setup
-	$(GO) run ./hack/bench -out docs/benchmarks.md
+	$(GO) run ./hack/bench -out docs/benchmarks.md $(BENCH_FLAGS)
 
 # A control plane and a containerized kubelet from our images on this machine (amd64, root).
 e2e: setup
