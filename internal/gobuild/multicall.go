@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,7 @@ func CNIMulticall(plugins *Source, available map[string]string, names []string, 
 	files["main.go"] = dispatcher(imports)
 
 	h := sha256.New()
-	for _, n := range sortedKeys(files) {
+	for _, n := range slices.Sorted(maps.Keys(files)) {
 		fmt.Fprintf(h, "%s %d\n%s", n, len(files[n]), files[n])
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -221,13 +222,4 @@ func main() {
 }
 `)
 	return b.Bytes()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -240,28 +240,20 @@ type fileInfo struct {
 func (fi fileInfo) regular() bool { return fi.mode&syscall.S_IFMT == syscall.S_IFREG }
 func (fi fileInfo) dir() bool     { return fi.mode&syscall.S_IFMT == syscall.S_IFDIR }
 
-// lstat is os.Lstat, with the same errors.
-func lstat(path string) (fileInfo, error) {
-	var st syscall.Stat_t
-	var err error = syscall.EINTR
-	for err == syscall.EINTR {
-		err = syscall.Lstat(path, &st)
-	}
-	if err != nil {
-		return fileInfo{}, &os.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	return fileInfo{mode: st.Mode, size: st.Size}, nil
-}
-
 // stat is os.Stat, with the same errors.
-func stat(path string) (fileInfo, error) {
+func stat(path string) (fileInfo, error) { return statWith(syscall.Stat, "stat", path) }
+
+// lstat is os.Lstat, with the same errors.
+func lstat(path string) (fileInfo, error) { return statWith(syscall.Lstat, "lstat", path) }
+
+func statWith(call func(string, *syscall.Stat_t) error, op, path string) (fileInfo, error) {
 	var st syscall.Stat_t
 	var err error = syscall.EINTR
 	for err == syscall.EINTR {
-		err = syscall.Stat(path, &st)
+		err = call(path, &st)
 	}
 	if err != nil {
-		return fileInfo{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		return fileInfo{}, &os.PathError{Op: op, Path: path, Err: err}
 	}
 	return fileInfo{mode: st.Mode, size: st.Size}, nil
 }
