@@ -12,7 +12,8 @@
 // Installing is idempotent and safe while the runtime runs plugins: a plugin whose content and
 // mode already match is left untouched, others are written beside their destination, synced and
 // renamed over it, and files in --to that the image does not carry (other plugins) are never
-// touched. See install.go.
+// touched. The image's plugins are links to one multicall binary: those links are installed as
+// links, after the binary. See install.go.
 //
 // A plugin that cannot be installed is fatal: it exits 1 without starting the command. A kubelet
 // started anyway would register a node whose pods cannot get a network (or get an old plugin),
