@@ -95,6 +95,7 @@ func newRunCommand() *cobra.Command {
 		l          launchFlags
 		configPath string
 		force      bool
+		cluster    launch.ClusterSettings
 	)
 	cmd := &cobra.Command{
 		Use:   "run --runtime RUNTIME --image REF [flags] [-- KUBELET-ARGS...]",
@@ -102,9 +103,11 @@ func newRunCommand() *cobra.Command {
 		Long: "run starts the kubelet container privileged, in the host's network, PID, IPC, UTS and cgroup\n" +
 			"namespaces, with the host mounts kubelet needs (/var/lib/kubelet rshared, so that volume mounts\n" +
 			"reach the runtime). It detects the cgroup version and driver and writes them into the kubelet\n" +
-			"configuration (--write-config) unless one exists (--force merges into it). With --runtime\n" +
-			"containerd it creates the container with the containerd Go client and containerd's restart\n" +
-			"monitor keeps it running; with --runtime systemd it installs a unit wrapping --engine.",
+			"configuration (--write-config) unless one exists (--force merges into it); a new configuration\n" +
+			"also trusts the cluster CA at /etc/kubernetes/pki/ca.crt for the API server's exec, logs and\n" +
+			"port-forward. With --runtime containerd it creates the container with the containerd Go client\n" +
+			"and containerd's restart monitor keeps it running; with --runtime systemd it installs a unit\n" +
+			"wrapping --engine. --print shows all of it as a sh script and changes nothing.",
 		Example: "  ckubelet run --runtime containerd --image kubelet:v1.37.2-trixie\n" +
 			"  ckubelet run --runtime systemd --engine podman --image kubelet:v1.37.2-trixie --print\n" +
 			"  ckubelet run --runtime docker --image kubelet:v1.37.2-trixie --mount /srv/data -- --v=2",
@@ -117,7 +120,7 @@ func newRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.KubeletArgs, o.ConfigPath, o.Force = kubeletArgs, configPath, force
+			o.KubeletArgs, o.ConfigPath, o.Force, o.Cluster = kubeletArgs, configPath, force, cluster
 			return launch.Run(cmd.Context(), o)
 		},
 	}
@@ -125,6 +128,8 @@ func newRunCommand() *cobra.Command {
 	l.register(f, "")
 	f.StringVar(&configPath, "write-config", launch.KubeletConfigPath, "kubelet configuration to create if absent (\"\" for none)")
 	f.BoolVar(&force, "force", false, "merge this host's settings into an existing --write-config file")
+	f.StringSliceVar(&cluster.DNS, "cluster-dns", nil, "the cluster DNS service's IP addresses, for a configuration written without kubeadm (kubeadm clusters: 10.96.0.10)")
+	f.StringVar(&cluster.Domain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for a configuration written without kubeadm")
 	return cmd
 }
 

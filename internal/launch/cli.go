@@ -1,12 +1,12 @@
 package launch
 
 import (
-	"fmt"
+	"context"
 	"regexp"
 	"strings"
 )
 
-// Engine is what runs the container.
+// Engine names what runs the container under systemd (--engine).
 type Engine string
 
 const (
@@ -18,36 +18,53 @@ const (
 
 // KubeadmArgsPlaceholder stands, in a rendered command, for the words of KUBELET_KUBEADM_ARGS, which
 // kubeadm join writes to /var/lib/kubelet/kubeadm-flags.env: the shell and systemd both split an
-// unquoted $VAR at whitespace, as kubeadm's own systemd drop-in relies on. Renderers emit it
-// unquoted; it never reaches an exec.
+// unquoted $VAR at whitespace, as kubeadm's own systemd drop-in relies on, and an executed plan
+// splits the file's value the same way. Renderers emit it unquoted.
 const KubeadmArgsPlaceholder = "$KUBELET_KUBEADM_ARGS"
 
-// CLIOptions adjust a docker, podman or nerdctl command line.
-type CLIOptions struct {
-	// Detach runs the container in the background (ckubelet run); a systemd unit and a one-shot
-	// container stay attached.
-	Detach bool
-	// Namespace is nerdctl's containerd namespace.
-	Namespace string
+// cliEngine is a docker-compatible command line: docker, podman and nerdctl take the same `run`
+// flags and differ only in their global flags and the daemon they need.
+type cliEngine struct {
+	name   string
+	global []string // flags before the subcommand (nerdctl's --namespace)
+	daemon string   // systemd unit of the daemon the CLI talks to; podman has none
 }
 
-// cliArgs returns the `ENGINE run …` command line for s, grouped into the lines --print shows:
+func (e *cliEngine) String() string  { return e.name }
+func (e *cliEngine) service() string { return e.daemon }
+
+// cmd is the engine with its global flags and a subcommand.
+func (e *cliEngine) cmd(sub ...string) []string {
+	return append(append([]string{e.name}, e.global...), sub...)
+}
+
+func (e *cliEngine) Start(s Spec, replace bool) []Step {
+	var steps []Step
+	if replace {
+		steps = append(steps, command{argv: [][]string{e.cmd("rm", "--force", s.Name)}, bestEffort: true})
+	}
+	return append(steps, command{argv: e.runArgs(s, true)})
+}
+
+func (e *cliEngine) RunOnce(s Spec, replace bool) []Step {
+	var steps []Step
+	if replace {
+		steps = append(steps, command{argv: [][]string{e.cmd("rm", "--force", s.Name)}, bestEffort: true})
+	}
+	return append(steps, command{argv: e.runArgs(s, false)})
+}
+
+func (e *cliEngine) unitCommands(_ context.Context, _ *executor, s Spec) (pre, run [][]string, stop []string, err error) {
+	return [][]string{e.cmd("rm", "--force", s.Name)}, e.runArgs(s, false), e.cmd("stop", s.Name), nil
+}
+
+// runArgs returns the `ENGINE run …` command line for s, grouped into the lines a script shows:
 // the first group is the command, then one flag (with its value) per group, then the image and
 // its arguments.
-func cliArgs(e Engine, s Spec, o CLIOptions) ([][]string, error) {
-	switch e {
-	case Docker, Podman, Nerdctl:
-	default:
-		return nil, fmt.Errorf("engine %q has no command line (want docker, podman or nerdctl)", e)
-	}
-	cmd := []string{string(e)}
-	if e == Nerdctl && o.Namespace != "" {
-		cmd = append(cmd, "--namespace", o.Namespace)
-	}
-	cmd = append(cmd, "run")
-	groups := [][]string{cmd}
+func (e *cliEngine) runArgs(s Spec, detach bool) [][]string {
+	groups := [][]string{e.cmd("run")}
 	add := func(words ...string) { groups = append(groups, words) }
-	if o.Detach {
+	if detach {
 		add("--detach")
 	}
 	if s.Remove {
@@ -90,21 +107,7 @@ func cliArgs(e Engine, s Spec, o CLIOptions) ([][]string, error) {
 		add("--entrypoint", s.Entrypoint[0])
 		args = append(append([]string{}, s.Entrypoint[1:]...), args...)
 	}
-	groups = append(groups, append([]string{s.Image}, args...))
-	return groups, nil
-}
-
-// CLIArgs is the command line as argv, for exec.
-func CLIArgs(e Engine, s Spec, o CLIOptions) ([]string, error) {
-	groups, err := cliArgs(e, s, o)
-	if err != nil {
-		return nil, err
-	}
-	var argv []string
-	for _, g := range groups {
-		argv = append(argv, g...)
-	}
-	return argv, nil
+	return append(groups, append([]string{s.Image}, args...))
 }
 
 // ShellCommand renders the command line for a POSIX shell, one group per line.

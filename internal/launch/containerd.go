@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,13 +87,22 @@ func specOpts(s Spec, image oci.Image) []oci.SpecOpts {
 		}
 	}
 	// containerd adds no cgroup namespace, so HostCgroupNS needs nothing.
-	if s.HostNetwork {
-		// What docker --network=host does; kubelet reads resolv.conf for pods' DNS.
-		opts = append(opts, oci.WithHostHostsFile, oci.WithHostResolvconf)
-	}
 	opts = append(opts,
 		withoutMountsUnder(s.Mounts),
 		oci.WithMounts(ociMounts(s)),
+		// The launcher label as an annotation too, as ctr puts it, so that runc's state says who
+		// made the container.
+		oci.WithAnnotations(map[string]string{LauncherLabel: "ckubelet"}),
+	)
+	if s.HostNetwork {
+		// What docker --network=host and ctr --net-host do, in ctr's order; kubelet reads
+		// resolv.conf for pods' DNS.
+		hostname, err := os.Hostname()
+		if err == nil {
+			opts = append(opts, oci.WithHostHostsFile, oci.WithHostResolvconf, oci.WithEnv([]string{"HOSTNAME=" + hostname}))
+		}
+	}
+	opts = append(opts,
 		func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
 			// containerd's client leaves the root private, and an rshared bind mount in a
 			// private (or slave) root propagates nothing back to the host.
@@ -210,15 +220,19 @@ func (c *ContainerdClient) image(ctx context.Context, ref string) (containerd.Im
 
 // ImageEntrypoint returns the entrypoint of ref's image config, which ctr needs spelled out.
 func (c *ContainerdClient) ImageEntrypoint(ctx context.Context, ref string) ([]string, error) {
+	ctx = namespaces.WithNamespace(ctx, c.opts.Namespace)
 	img, err := c.image(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: "entrypoint"}, oci.WithImageConfig(img))
+	cfg, err := img.Spec(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of %s: %w", ref, err)
 	}
-	return sp.Process.Args, nil
+	if len(cfg.Config.Entrypoint) == 0 {
+		return nil, fmt.Errorf("image %s has no entrypoint", ref)
+	}
+	return cfg.Config.Entrypoint, nil
 }
 
 // create makes the container of s from its (unpacked) image, without a task.
@@ -245,12 +259,15 @@ func (c *ContainerdClient) create(ctx context.Context, s Spec, labels map[string
 	}
 	labels[LauncherLabel] = "ckubelet"
 	// Runtime options belong to the container, so the restart monitor's tasks get them too.
+	// The image's config labels and stop signal go on the container as ctr and nerdctl put them.
 	cont, err := c.client.NewContainer(ctx, s.Name,
 		containerd.WithImage(img),
+		containerd.WithImageConfigLabels(img),
+		containerd.WithImageStopSignal(img, "SIGTERM"),
 		containerd.WithSnapshotter(snapshotter),
 		containerd.WithNewSnapshot(s.Name, img),
 		containerd.WithNewSpec(opts...),
-		containerd.WithContainerLabels(labels),
+		containerd.WithAdditionalContainerLabels(labels),
 		containerd.WithRuntime(plugin.RuntimeRuncV2, &options.Options{Root: c.opts.RuncRoot}),
 	)
 	if errdefs.IsAlreadyExists(err) {
@@ -281,14 +298,14 @@ func (c *ContainerdClient) Start(ctx context.Context, s Spec, replace bool) (pid
 			cont.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
 		}
 	}()
-	logURI := ""
+	uri := ""
 	creator := cio.NullIO
 	if c.opts.LogFile != "" {
 		if err := os.MkdirAll(filepath.Dir(c.opts.LogFile), 0o755); err != nil {
 			return 0, err
 		}
 		u := &url.URL{Scheme: "file", Path: c.opts.LogFile}
-		logURI, creator = u.String(), cio.LogURI(u)
+		uri, creator = u.String(), cio.LogURI(u)
 	}
 	task, err := cont.NewTask(ctx, creator)
 	if err != nil {
@@ -300,8 +317,8 @@ func (c *ContainerdClient) Start(ctx context.Context, s Spec, replace bool) (pid
 	}
 	if s.Restart == RestartAlways {
 		opts := []containerd.UpdateContainerOpts{restart.WithStatus(containerd.Running), withRestartPolicy("always")}
-		if logURI != "" {
-			opts = append(opts, restart.WithLogURIString(logURI))
+		if uri != "" {
+			opts = append(opts, restart.WithLogURIString(uri))
 		}
 		if err := cont.Update(ctx, opts...); err != nil {
 			return 0, fmt.Errorf("setting the restart labels of %s: %w", s.Name, err)
@@ -423,4 +440,224 @@ func (e *ExitError) Error() string { return fmt.Sprintf("%s exited with status %
 func IsExit(err error) bool {
 	var e *ExitError
 	return errors.As(err, &e)
+}
+
+// containerdRuntime creates containers with the containerd Go client; its script form, and a
+// systemd unit wrapping it, use ctr.
+type containerdRuntime struct{ opts ContainerdOptions }
+
+func (r *containerdRuntime) String() string  { return "containerd" }
+func (r *containerdRuntime) service() string { return "containerd.service" }
+
+func (r *containerdRuntime) Start(s Spec, replace bool) []Step {
+	return []Step{containerdStart{r: r, spec: s, replace: replace}}
+}
+
+func (r *containerdRuntime) RunOnce(s Spec, replace bool) []Step {
+	return []Step{containerdRunOnce{r: r, spec: s, replace: replace}}
+}
+
+// ctr is ctr with the daemon's address and namespace, and a subcommand.
+func (r *containerdRuntime) ctr(sub ...string) []string {
+	cmd := []string{"ctr"}
+	if r.opts.Address != "" && r.opts.Address != DefaultContainerdAddress {
+		cmd = append(cmd, "--address", r.opts.Address)
+	}
+	if r.opts.Namespace != "" {
+		cmd = append(cmd, "--namespace", r.opts.Namespace)
+	}
+	return append(cmd, sub...)
+}
+
+// entrypoint returns s with the image's entrypoint spelled out: ctr replaces the image's whole
+// command when given arguments (without any, it runs the image's, as the Go client does).
+func (r *containerdRuntime) entrypoint(ctx context.Context, x *executor, s Spec) (Spec, error) {
+	if s.Entrypoint != nil || len(s.Args) == 0 {
+		return s, nil
+	}
+	c, err := x.client(ctx)
+	if err != nil {
+		return s, fmt.Errorf("ctr needs the entrypoint of %s from containerd: %w", s.Image, err)
+	}
+	if s.Entrypoint, err = c.ImageEntrypoint(ctx, s.Image); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// ctrRun is `ctr run` for s: detached with the log file, or in the foreground with --rm.
+func (r *containerdRuntime) ctrRun(s Spec, detach bool) [][]string {
+	groups := [][]string{r.ctr("run")}
+	add := func(words ...string) { groups = append(groups, words) }
+	if detach {
+		add("--detach")
+		if r.opts.LogFile != "" {
+			add("--log-uri", logURI(r.opts.LogFile))
+		}
+	} else {
+		add("--rm")
+		if r.opts.FIFODir != "" {
+			add("--fifo-dir", r.opts.FIFODir)
+		}
+	}
+	add("--label", LauncherLabel+"=ckubelet")
+	if r.opts.Snapshotter != "" {
+		add("--snapshotter", r.opts.Snapshotter)
+	}
+	if r.opts.CgroupParent != "" {
+		add("--cgroup", path.Join(r.opts.CgroupParent, s.Name))
+	}
+	if r.opts.RuncRoot != "" {
+		add("--runc-root", r.opts.RuncRoot)
+	}
+	if s.Privileged {
+		// ctr sets no_new_privs unless told; a privileged container needs new privileges.
+		add("--privileged")
+		add("--allow-new-privs")
+	}
+	// ctr's default of 1024 CPU shares would be written into the container's cgroup, which on
+	// cgroup v2 runc converts to a weight of 39, below the default 100; 0 leaves it alone.
+	add("--cpu-shares", "0")
+	if s.HostNetwork {
+		add("--net-host")
+	}
+	// ctr has no --pid=host. --with-ns joins the namespace at a path, which runc opens before it
+	// creates any: /proc/self is then runc itself, in containerd's namespaces, which is what
+	// "host" means for the Go client too (it inherits them). /proc/1 would need ptrace rights on
+	// PID 1, which some sandboxes deny. Without a cgroup namespace (containerd adds none) the
+	// cgroup one is the host's already.
+	for _, ns := range []struct {
+		host bool
+		name string
+	}{{s.HostPID, "pid"}, {s.HostIPC, "ipc"}, {s.HostUTS, "uts"}} {
+		if ns.host {
+			add("--with-ns", ns.name+":/proc/self/ns/"+ns.name)
+		}
+	}
+	if s.RootfsPropagation != PropagationDefault {
+		// ctr 1.6 has the flag; the original project needed a patched ctr for it.
+		add("--rootfs-propagation", string(s.RootfsPropagation))
+	}
+	for _, env := range s.Env {
+		add("--env", env)
+	}
+	for _, m := range s.Mounts {
+		add("--mount", "type=bind,src="+m.Source+",dst="+m.Destination+",options="+strings.Join(bindOptions(m), ":"))
+	}
+	return append(groups, append(append([]string{s.Image, s.Name}, s.Entrypoint...), s.Args...))
+}
+
+// ctrRemove is what Remove does, with ctr.
+func (r *containerdRuntime) ctrRemove(name string) []Step {
+	return []Step{
+		command{argv: [][]string{r.ctr("containers", "label", name, restart.StatusLabel+"=", restart.PolicyLabel+"=")}, bestEffort: true},
+		command{argv: [][]string{r.ctr("tasks", "delete", "--force", name)}, bestEffort: true},
+		command{argv: [][]string{r.ctr("containers", "delete", name)}, bestEffort: true},
+	}
+}
+
+func (r *containerdRuntime) unitCommands(ctx context.Context, x *executor, s Spec) (pre, run [][]string, stop []string, err error) {
+	if s, err = r.entrypoint(ctx, x, s); err != nil {
+		return nil, nil, nil, err
+	}
+	// The task of a crashed ctr outlives it; delete it and the container before starting. No
+	// ExecStop: ctr forwards systemd's SIGTERM to the task and removes the container.
+	pre = [][]string{r.ctr("tasks", "delete", "--force", s.Name), r.ctr("containers", "delete", s.Name)}
+	return pre, r.ctrRun(s, false), nil, nil
+}
+
+func logURI(file string) string { return (&url.URL{Scheme: "file", Path: file}).String() }
+
+// ctrRlimitNote says what the printed ctr commands cannot do that the Go client does.
+const ctrRlimitNote = "ctr cannot drop containerd's default RLIMIT_NOFILE of 1024 that this container gets; `ckubelet run` gives kubelet the daemon's limit instead"
+
+// containerdStart creates and starts a detached, restarting container with the Go client.
+type containerdStart struct {
+	r       *containerdRuntime
+	spec    Spec
+	replace bool
+}
+
+func (c containerdStart) Do(ctx context.Context, x *executor) error {
+	s := c.spec
+	var err error
+	if s.Args, err = expandKubeadmArgs(s.Args); err != nil {
+		return err
+	}
+	client, err := x.client(ctx)
+	if err != nil {
+		return err
+	}
+	pid, err := client.Start(ctx, s, c.replace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(x.stdout, "started %s (pid %d) in containerd namespace %s; logs in %s; the restart monitor keeps it running\n",
+		s.Name, pid, c.r.opts.Namespace, c.r.opts.LogFile)
+	return nil
+}
+
+func (c containerdStart) Script(ctx context.Context, x *executor) (string, error) {
+	s, err := c.r.entrypoint(ctx, x, c.spec)
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	if c.replace {
+		for _, st := range c.r.ctrRemove(s.Name) {
+			l, _ := st.Script(ctx, x)
+			lines = append(lines, l)
+		}
+	}
+	lines = append(lines, "# "+ctrRlimitNote, ShellCommand(c.r.ctrRun(s, true)))
+	if s.Restart == RestartAlways {
+		// After the start, or the restart monitor could race ctr to create the first task.
+		labels := []string{restart.StatusLabel + "=running", restart.PolicyLabel + "=always"}
+		if c.r.opts.LogFile != "" {
+			labels = append(labels, restart.LogURILabel+"="+logURI(c.r.opts.LogFile))
+		}
+		lines = append(lines, ShellCommand([][]string{c.r.ctr(append([]string{"containers", "label", s.Name}, labels...)...)}))
+	}
+	if c.r.opts.Namespace == DefaultNamespace {
+		lines = append(lines, ShellCommand([][]string{c.r.ctr("images", "label", s.Image, pinnedLabel+"=pinned")}))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// containerdRunOnce runs a one-shot container in the foreground with the Go client.
+type containerdRunOnce struct {
+	r       *containerdRuntime
+	spec    Spec
+	replace bool
+}
+
+func (c containerdRunOnce) Do(ctx context.Context, x *executor) error {
+	client, err := x.client(ctx)
+	if err != nil {
+		return err
+	}
+	if c.replace {
+		if err := client.Remove(ctx, c.spec.Name); err != nil {
+			return err
+		}
+	}
+	if err := client.RunOnce(ctx, c.spec, x.stdout, x.stderr); err != nil {
+		return fmt.Errorf("%s: %w", c.spec.Name, err)
+	}
+	return nil
+}
+
+func (c containerdRunOnce) Script(ctx context.Context, x *executor) (string, error) {
+	s, err := c.r.entrypoint(ctx, x, c.spec)
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	if c.replace {
+		for _, st := range c.r.ctrRemove(s.Name) {
+			l, _ := st.Script(ctx, x)
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(append(lines, ShellCommand(c.r.ctrRun(s, false))), "\n"), nil
 }

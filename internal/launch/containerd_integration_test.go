@@ -6,9 +6,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,11 +24,14 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/restart"
+	"github.com/containerd/typeurl/v2"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckubelet/ckubelet/internal/containerdtest"
@@ -389,11 +394,21 @@ func TestContainerdLauncher(t *testing.T) {
 
 	t.Run("rootfs propagation shared", func(t *testing.T) {
 		// runc applies rootfsPropagation to the mount tree it builds the container from, which
-		// is what keeps the binds peers of the host's mounts (checked below); only runc releases
-		// with opencontainers/runc#4724 (2025) also make the final / shared (runc#1755).
-		if opt, _, _ := strings.Cut(r["mount /"], "|"); !strings.Contains(opt, "shared:") {
-			t.Skipf("/ in the container is %q: this runc predates opencontainers/runc#4724", r["mount /"])
+		// keeps the binds peers of the host's mounts: the subtests "kubelet's mount reaches the
+		// host" and its negative control "without rootfs propagation ..." prove that it matters.
+		// Only runc releases with opencontainers/runc#4724 (2025) also make the final / shared.
+		cont, err := c.client.LoadContainer(ctx, kubelet.Name)
+		if err != nil {
+			t.Fatal(err)
 		}
+		sp, err := cont.Spec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sp.Linux == nil || sp.Linux.RootfsPropagation != "rshared" {
+			t.Errorf("the container's rootfsPropagation is %q, want rshared", sp.Linux.RootfsPropagation)
+		}
+		t.Logf("/ in the container: %q", r["mount /"])
 	})
 
 	t.Run("kubelet dir rshared, in the host's peer group", func(t *testing.T) {
@@ -562,42 +577,123 @@ func TestContainerdLauncher(t *testing.T) {
 		}
 	})
 
-	t.Run("ctr command line of the systemd unit", func(t *testing.T) {
+	t.Run("printed ctr commands create the container the Go client creates", func(t *testing.T) {
 		s := kubelet
-		s.Name, s.Entrypoint, s.Args = "kubelet-ctr", []string{"/probe"}, []string{"report", KubeletDir}
-		s = SystemdSpec(s)
-		s.Args = s.Args[1:] // no kubeadm flags here: the placeholder is for systemd to expand
-		groups, err := ctrArgs(s, UnitOptions{Address: d.Address(), Namespace: containerdtest.Namespace, Snapshotter: d.Snapshotter(),
-			Cgroup: cgroupParent + "/" + s.Name})
+		s.Name = "kubelet-same"
+		sopts := copts
+		sopts.LogFile = filepath.Join(root, "log", "same.log")
+		step := containerdStart{r: &containerdRuntime{opts: sopts}, spec: s, replace: true}
+		x := &executor{stdout: io.Discard, stderr: io.Discard, containerdOpts: sopts}
+		defer x.close()
+		t.Cleanup(func() { c.Remove(context.Background(), s.Name) })
+
+		script, err := step.Script(ctx, x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var argv []string
-		for _, g := range groups {
-			argv = append(argv, g...)
-			if g[len(g)-1] == "run" { // keep ctr's runc state and FIFOs out of the host's
-				argv = append(argv, "--runc-root", copts.RuncRoot, "--fifo-dir", copts.FIFODir)
-			}
+		if err := step.Do(ctx, x); err != nil {
+			t.Fatal(err)
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(cctx, argv[0], argv[1:]...).CombinedOutput()
+		waitLog(t, sopts.LogFile, "mounted", 1, 30*time.Second)
+		byClient := containerRecord(t, ctx, c, s.Name)
+		if err := c.Remove(ctx, s.Name); err != nil {
+			t.Fatal(err)
+		}
+
+		sh := exec.CommandContext(ctx, "sh", "-ec", script)
+		if out, err := sh.CombinedOutput(); err != nil {
+			t.Fatalf("the printed commands failed: %v\n%s\n%s", err, script, out)
+		}
+		waitLog(t, sopts.LogFile, "mounted", 2, 30*time.Second)
+		byScript := containerRecord(t, ctx, c, s.Name)
+
+		// What ctr cannot do, said in the script too (ctrRlimitNote), and what only differs in
+		// form: ctr --privileged lists the host's device nodes, which the /dev bind provides
+		// anyway; ctr joins the host's namespaces by path (/proc/self/ns/*, runc's own, which are
+		// containerd's), the Go client by leaving them out.
+		if byClient.Spec.Process.Rlimits != nil {
+			t.Errorf("the Go client sets rlimits %+v", byClient.Spec.Process.Rlimits)
+		}
+		if rl := byScript.Spec.Process.Rlimits; len(rl) != 1 || rl[0].Type != "RLIMIT_NOFILE" || rl[0].Hard != 1024 {
+			t.Errorf("ctr's rlimits: %+v, want containerd's default RLIMIT_NOFILE 1024 (update ctrRlimitNote)", rl)
+		}
+		if !strings.Contains(script, ctrRlimitNote) {
+			t.Error("the script does not say what ctr cannot do")
+		}
+		byScript.Spec.Process.Rlimits = nil
+		// ctr also copies the image record's labels (the pinned label) onto the container,
+		// and ctr 1.6 stamps its own OCI spec version.
+		img, err := c.image(ctx, s.Image)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+			t.Fatal(err)
 		}
-		r := parseReport(string(out))
-		if opt, _, _ := strings.Cut(r["mount "+KubeletDir], "|"); !strings.Contains(opt, peerGroup(t, root)) {
-			t.Errorf("ctr: %s is %q", KubeletDir, r["mount "+KubeletDir])
-		}
-		for _, ns := range []string{"net", "pid", "uts", "ipc"} {
-			if host, _ := os.Readlink("/proc/self/ns/" + ns); r["ns "+ns] != host {
-				t.Errorf("ctr: %s namespace %s, host's %s", ns, r["ns "+ns], host)
+		for k, v := range img.Labels() {
+			if byScript.Labels[k] == v {
+				delete(byScript.Labels, k)
 			}
 		}
-		if _, err := c.client.LoadContainer(ctx, s.Name); err == nil {
-			t.Error("ctr run --rm left the container")
+		byScript.Spec.Version = byClient.Spec.Version
+		byScript.Spec.Linux.Devices, byClient.Spec.Linux.Devices = nil, nil
+		for _, rec := range []*containerInfo{&byClient, &byScript} {
+			rec.Spec.Linux.Namespaces = slices.DeleteFunc(rec.Spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+				return ns.Path == "/proc/self/ns/"+string(ns.Type)
+			})
+			rec.Spec.Mounts = effectiveMounts(rec.Spec.Mounts)
+		}
+		a, _ := json.MarshalIndent(byClient, "", "  ")
+		b, _ := json.MarshalIndent(byScript, "", "  ")
+		if !bytes.Equal(a, b) {
+			t.Errorf("the Go client's container:\n%s\nthe printed commands':\n%s", a, b)
 		}
 	})
+}
+
+// containerInfo is what makes a container: its image, labels, runtime and OCI spec.
+type containerInfo struct {
+	Image, Snapshotter, Runtime string
+	RuntimeOptions              string
+	Labels                      map[string]string
+	Spec                        *oci.Spec
+}
+
+func containerRecord(t *testing.T, ctx context.Context, c *ContainerdClient, name string) containerInfo {
+	t.Helper()
+	cont, err := c.client.LoadContainer(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cont.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := cont.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := maps.Clone(info.Labels)
+	delete(labels, restart.CountLabel)
+	rec := containerInfo{Image: info.Image, Snapshotter: info.Snapshotter, Runtime: info.Runtime.Name, Labels: labels, Spec: sp}
+	if info.Runtime.Options != nil {
+		v, err := typeurl.UnmarshalAny(info.Runtime.Options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.RuntimeOptions = fmt.Sprintf("%+v", v)
+	}
+	return rec
+}
+
+// effectiveMounts drops mounts a later mount covers (its destination at or below a later
+// destination): the container never sees them.
+func effectiveMounts(ms []specs.Mount) []specs.Mount {
+	var out []specs.Mount
+	for i, m := range ms {
+		covered := slices.ContainsFunc(ms[i+1:], func(l specs.Mount) bool { return under(m.Destination, l.Destination) })
+		if !covered {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func readMountinfo(t *testing.T) string {

@@ -1,9 +1,15 @@
-// Package launch runs a ckubelet image as the node's kubelet: one declarative Spec of the kubelet
-// container (KubeletSpec), from which every runtime renders — a docker, podman or nerdctl command
-// line, a systemd unit wrapping one of those (or ctr), or an OCI spec the containerd Go client
-// creates directly — plus the host facts kubelet's configuration must agree with (cgroup version
-// and driver, see DetectHost and KubeletConfig), and `kubeadm join` run from a kubeadm flavor
-// (Join, JoinSpec).
+// Package launch runs a ckubelet image as the node's kubelet. `ckubelet run` and `join` are each
+// one Plan (PlanRun, PlanJoin): a list of steps — check the kubelet directory's propagation,
+// create mount sources, write the kubelet configuration or kubeadm's patch, run kubeadm, start
+// kubelet, wait for its TLS bootstrap — that is either executed or printed as a sh script, so
+// --print shows exactly what run does.
+//
+// The container itself is one declarative Spec (KubeletSpec, JoinSpec) that a Runtime turns into
+// steps. Each runtime is one small type picked once by newRuntime: cliEngine for docker, podman
+// and nerdctl (one command line, their own global flags and daemon), containerdRuntime (the
+// containerd Go client; ctr in scripts and units), and systemdRuntime, which installs a unit
+// wrapping any of them. The host facts kubelet's configuration must agree with (cgroup version and
+// driver) come from DetectHost; KubeletConfig and KubeletPatch write them.
 //
 // # Mounts of the kubelet container
 //

@@ -66,10 +66,17 @@ func JoinArgs(o JoinOptions) ([]string, error) {
 		ignore = append(ignore, "SystemVerification")
 	}
 	args = append(args, "--ignore-preflight-errors="+strings.Join(ignore, ","))
-	// kubeadm looks for the CRI socket under /var/run, which the image need not link to /run;
-	// name it, unless the user did (a --config file cannot be mixed with --cri-socket).
-	if !hasFlag(o.Args, "cri-socket") && !hasFlag(o.Args, "config") {
-		args = append(args, "--cri-socket="+o.CRI.Endpoint)
+	// A --config file cannot be mixed with --cri-socket or --patches: its JoinConfiguration
+	// must say both.
+	if !hasFlag(o.Args, "config") {
+		// kubeadm looks for the CRI socket under /var/run, which the image need not link to
+		// /run; name it, unless the user did.
+		if !hasFlag(o.Args, "cri-socket") {
+			args = append(args, "--cri-socket="+o.CRI.Endpoint)
+		}
+		if !hasFlag(o.Args, "patches") {
+			args = append(args, "--patches="+KubeadmPatchesDir)
+		}
 	}
 	return args, nil
 }
@@ -164,8 +171,9 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ParseKubeadmFlags parses kubeadm-flags.env, which kubeadm writes as
 // KUBELET_KUBEADM_ARGS="--flag=value ..." (Go %q quoting), into kubelet arguments. Like systemd's
-// $KUBELET_KUBEADM_ARGS, it splits at whitespace; like kubeadm's own reader it joins a "--flag value"
-// pair into "--flag=value". Blank lines, comments and other variables are ignored.
+// and the shell's unquoted $KUBELET_KUBEADM_ARGS, it splits the value at whitespace, so that an
+// executed plan and its printed script start the same command. Blank lines, comments and other
+// variables are ignored.
 func ParseKubeadmFlags(content string) ([]string, error) {
 	var value string
 	found := false
@@ -199,17 +207,7 @@ func ParseKubeadmFlags(content string) ([]string, error) {
 	if !found {
 		return nil, errors.New("kubeadm-flags.env has no KUBELET_KUBEADM_ARGS")
 	}
-	words := strings.Fields(value)
-	var args []string
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		if strings.HasPrefix(w, "-") && !strings.Contains(w, "=") && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
-			w += "=" + words[i+1]
-			i++
-		}
-		args = append(args, w)
-	}
-	return args, nil
+	return strings.Fields(value), nil
 }
 
 // ReadKubeadmFlags reads and parses path; a missing file gives no arguments.

@@ -21,8 +21,8 @@ func TestParseKubeadmFlags(t *testing.T) {
 		{name: "escaped quote", in: `KUBELET_KUBEADM_ARGS="--node-labels=a=\"b\""`, want: []string{`--node-labels=a="b"`}},
 		{name: "unquoted, single-quoted, comments, other variables",
 			in:   "# written by hand\nOTHER=x\n\nKUBELET_KUBEADM_ARGS='--v=2  --node-ip 10.0.0.2'\n",
-			want: []string{"--v=2", "--node-ip=10.0.0.2"}},
-		{name: "boolean flag before another flag stays alone", in: "KUBELET_KUBEADM_ARGS=--a --b=c", want: []string{"--a", "--b=c"}},
+			want: []string{"--v=2", "--node-ip", "10.0.0.2"}},
+		{name: "split as the shell splits", in: "KUBELET_KUBEADM_ARGS=--a --b=c", want: []string{"--a", "--b=c"}},
 		{name: "last assignment wins", in: "KUBELET_KUBEADM_ARGS=--a\nKUBELET_KUBEADM_ARGS=--b\n", want: []string{"--b"}},
 		{name: "missing", in: "OTHER=1\n", err: "kubeadm-flags.env has no KUBELET_KUBEADM_ARGS"},
 		{name: "not an assignment", in: "--v=2\n", err: `kubeadm-flags.env line 1: want NAME=VALUE, got "--v=2"`},
@@ -64,12 +64,12 @@ func TestJoinArgs(t *testing.T) {
 		err  string
 	}{
 		{name: "cgroup v2", host: Host{CgroupV2: true}, args: user,
-			want: append(append([]string{"join"}, user...), "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp", "--cri-socket=unix:///run/containerd/containerd.sock")},
+			want: append(append([]string{"join"}, user...), "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp", "--cri-socket=unix:///run/containerd/containerd.sock", "--patches=/var/lib/kubelet/ckubelet-patches")},
 		{name: "cgroup v1 skips SystemVerification", host: Host{}, args: user,
-			want: append(append([]string{"join"}, user...), "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp,SystemVerification", "--cri-socket=unix:///run/containerd/containerd.sock")},
+			want: append(append([]string{"join"}, user...), "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp,SystemVerification", "--cri-socket=unix:///run/containerd/containerd.sock", "--patches=/var/lib/kubelet/ckubelet-patches")},
 		{name: "the user's --cri-socket", host: Host{CgroupV2: true}, args: []string{"x:6443", "--cri-socket", "unix:///run/crio/crio.sock"},
-			want: []string{"join", "x:6443", "--cri-socket", "unix:///run/crio/crio.sock", "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp"}},
-		{name: "--config cannot be mixed with --cri-socket", host: Host{CgroupV2: true}, args: []string{"--config=/etc/kubernetes/join.yaml"},
+			want: []string{"join", "x:6443", "--cri-socket", "unix:///run/crio/crio.sock", "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp", "--patches=/var/lib/kubelet/ckubelet-patches"}},
+		{name: "--config cannot be mixed with --cri-socket or --patches", host: Host{CgroupV2: true}, args: []string{"--config=/etc/kubernetes/join.yaml"},
 			want: []string{"join", "--config=/etc/kubernetes/join.yaml", "--skip-phases=kubelet-wait-bootstrap", "--ignore-preflight-errors=FileExisting-cp"}},
 		{name: "control plane", args: []string{"x:6443", "--control-plane"}, err: "join --control-plane is not supported: kubeadm would need kubelet running during its control-plane phases"},
 	} {

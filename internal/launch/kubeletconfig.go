@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/ckubelet/ckubelet/internal/output"
 )
 
 // KubeletSettings are the fields of kubelet's configuration that depend on the host and the
@@ -33,30 +32,62 @@ func SettingsFor(h Host, cri CRI, driver string) KubeletSettings {
 	return KubeletSettings{CgroupDriver: driver, CgroupV1: !h.CgroupV2, ContainerRuntimeEndpoint: cri.Endpoint}
 }
 
-// newKubeletConfig is what a fresh configuration holds besides the settings: what kubeadm would
-// have written that does not depend on the cluster. Anonymous access to kubelet's API (exec, logs,
-// port-forward on :10250) is off, and requests are authorized by the API server, as kubeadm does;
-// rotateCertificates renews the client certificate the TLS bootstrap obtained.
-var newKubeletConfig = map[string]any{
-	"apiVersion": "kubelet.config.k8s.io/v1beta1",
-	"kind":       "KubeletConfiguration",
-	"authentication": map[string]any{
-		"anonymous": map[string]any{"enabled": false},
-		"webhook":   map[string]any{"enabled": true},
-	},
-	"authorization":      map[string]any{"mode": "Webhook"},
-	"rotateCertificates": true,
+// ClusterSettings are what a kubelet configuration written without kubeadm needs to know about
+// the cluster.
+type ClusterSettings struct {
+	// DNS are the cluster DNS service's addresses (kubelet's clusterDNS): pods with the default
+	// ClusterFirst DNS policy resolve through them. Empty leaves pods with the node's resolver,
+	// and kubelet says so in every pod's events.
+	DNS []string
+	// Domain is the cluster's DNS domain; default cluster.local.
+	Domain string
+}
+
+// ClientCAFile is the cluster CA kubeadm writes and a bootstrap kubeconfig refers to: kubelet
+// authenticates the API server's client certificate against it when the API server proxies
+// `kubectl exec`, `logs`, `attach` and `port-forward` to the node.
+const ClientCAFile = "/etc/kubernetes/pki/ca.crt"
+
+// newKubeletConfig is what a fresh configuration holds besides the host's settings: what kubeadm
+// writes that does not depend on the host. Anonymous access to kubelet's API (exec, logs,
+// port-forward on :10250) is off; the API server authenticates with its client certificate,
+// checked against the cluster CA, or with a bearer token checked by the TokenReview webhook, and
+// requests are authorized by the API server (SubjectAccessReview), as kubeadm configures it.
+// rotateCertificates renews the client certificate the TLS bootstrap obtained; static pods are
+// read from kubeadm's manifest directory.
+func newKubeletConfig(c ClusterSettings) map[string]any {
+	domain := c.Domain
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	cfg := map[string]any{
+		"apiVersion": "kubelet.config.k8s.io/v1beta1",
+		"kind":       "KubeletConfiguration",
+		"authentication": map[string]any{
+			"anonymous": map[string]any{"enabled": false},
+			"webhook":   map[string]any{"enabled": true},
+			"x509":      map[string]any{"clientCAFile": ClientCAFile},
+		},
+		"authorization":      map[string]any{"mode": "Webhook"},
+		"rotateCertificates": true,
+		"staticPodPath":      StaticPodDir,
+		"clusterDomain":      domain,
+	}
+	if len(c.DNS) > 0 {
+		cfg["clusterDNS"] = slices.Clone(c.DNS)
+	}
+	return cfg
 }
 
 // KubeletConfig merges s into a KubeletConfiguration (kubelet.config.k8s.io/v1beta1), the YAML or
 // JSON of existing, or a new one when existing is empty. Fields other than s's are kept; the
 // result is YAML with sorted keys (comments are not kept). changes describes what was set
 // differently, for the user.
-func KubeletConfig(existing []byte, s KubeletSettings) (out []byte, changes []string, err error) {
+func KubeletConfig(existing []byte, s KubeletSettings, c ClusterSettings) (out []byte, changes []string, err error) {
 	doc := map[string]any{}
 	if len(bytes.TrimSpace(existing)) == 0 {
-		b, _ := json.Marshal(newKubeletConfig)
-		json.Unmarshal(b, &doc) // a deep copy
+		b, _ := json.Marshal(newKubeletConfig(c))
+		json.Unmarshal(b, &doc) // plain JSON types, as a parsed file has
 	} else {
 		j, err := yaml.YAMLToJSON(existing)
 		if err != nil {
@@ -122,16 +153,16 @@ type ConfigPlan struct {
 // PlanKubeletConfig decides what to do with the configuration at path: create it when absent,
 // merge into it only with force (never clobber an operator's file), otherwise keep it and report
 // the settings it disagrees with.
-func PlanKubeletConfig(path string, s KubeletSettings, force bool) (ConfigPlan, error) {
+func PlanKubeletConfig(path string, s KubeletSettings, c ClusterSettings, force bool) (ConfigPlan, error) {
 	existing, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		out, changes, err := KubeletConfig(nil, s)
+		out, changes, err := KubeletConfig(nil, s, c)
 		return ConfigPlan{Path: path, Action: ConfigCreate, Content: out, Changes: changes}, err
 	case err != nil:
 		return ConfigPlan{}, err
 	}
-	out, changes, err := KubeletConfig(existing, s)
+	out, changes, err := KubeletConfig(existing, s, c)
 	if err != nil {
 		return ConfigPlan{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -145,15 +176,33 @@ func PlanKubeletConfig(path string, s KubeletSettings, force bool) (ConfigPlan, 
 	return p, nil
 }
 
-// Apply writes the planned configuration, atomically.
-func (p ConfigPlan) Apply() error {
+// step is the plan step carrying out the configuration plan: a write, or a note.
+func (p ConfigPlan) step() Step {
 	if p.Action != ConfigCreate && p.Action != ConfigMerge {
-		return nil
+		return note(p.Describe())
 	}
-	return output.ReplaceFile(p.Path, func(f *os.File) error {
-		_, err := f.Write(p.Content)
-		return err
-	})
+	return writeFile{path: p.Path, content: fileContent(p.Content), note: joinChanges(p.Changes)}
+}
+
+// Where ckubelet join puts the host's kubelet settings for kubeadm (`kubeadm join --patches`):
+// kubeadm merges the patch into the KubeletConfiguration it writes, so kubelet starts with the
+// host's cgroup driver from its first run.
+const (
+	KubeadmPatchesDir = "/var/lib/kubelet/ckubelet-patches"
+	KubeadmPatchPath  = KubeadmPatchesDir + "/kubeletconfiguration+merge.yaml"
+)
+
+// KubeletPatch is a JSON merge patch (as YAML) of a KubeletConfiguration setting s. The CRI
+// endpoint is left to kubeadm, which takes it from --cri-socket.
+func KubeletPatch(s KubeletSettings) ([]byte, error) {
+	doc := map[string]any{}
+	if s.CgroupDriver != "" {
+		doc["cgroupDriver"] = s.CgroupDriver
+	}
+	if s.CgroupV1 {
+		doc["failCgroupV1"] = false
+	}
+	return yaml.Marshal(doc)
 }
 
 // Describe says what the plan does, in one line.

@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,6 +70,7 @@ func TestKubeletConfig(t *testing.T) {
 		name     string
 		existing string
 		settings KubeletSettings
+		cluster  ClusterSettings
 		want     string
 		changes  []string
 		err      string
@@ -81,30 +83,40 @@ authentication:
     enabled: false
   webhook:
     enabled: true
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
 authorization:
   mode: Webhook
 cgroupDriver: cgroupfs
+clusterDomain: cluster.local
 containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
 failCgroupV1: false
 kind: KubeletConfiguration
 rotateCertificates: true
+staticPodPath: /etc/kubernetes/manifests
 `,
 			changes: []string{"cgroupDriver: cgroupfs", "failCgroupV1: false", "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock"},
 		},
 		{
-			name: "new, cgroup v2, systemd: no failCgroupV1", settings: v2systemd,
+			name: "new, cgroup v2, systemd: no failCgroupV1", settings: v2systemd, cluster: ClusterSettings{DNS: []string{"10.96.0.10"}},
 			want: `apiVersion: kubelet.config.k8s.io/v1beta1
 authentication:
   anonymous:
     enabled: false
   webhook:
     enabled: true
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
 authorization:
   mode: Webhook
 cgroupDriver: systemd
+clusterDNS:
+- 10.96.0.10
+clusterDomain: cluster.local
 containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
 kind: KubeletConfiguration
 rotateCertificates: true
+staticPodPath: /etc/kubernetes/manifests
 `,
 			changes: []string{"cgroupDriver: systemd", "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock"},
 		},
@@ -135,7 +147,7 @@ rotateCertificates: true
 		{name: "not a mapping", existing: "- a\n- b\n", err: "kubelet configuration is not a YAML mapping"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			out, changes, err := KubeletConfig([]byte(tt.existing), tt.settings)
+			out, changes, err := KubeletConfig([]byte(tt.existing), tt.settings, tt.cluster)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error = %v, want %s", err, tt.err)
@@ -161,14 +173,14 @@ func TestPlanKubeletConfig(t *testing.T) {
 	path := filepath.Join(dir, "kubelet", "config.yaml")
 
 	// Absent: created (with its directory).
-	p, err := PlanKubeletConfig(path, s, false)
+	p, err := PlanKubeletConfig(path, s, ClusterSettings{}, false)
 	if err != nil || p.Action != ConfigCreate {
 		t.Fatalf("absent: %+v, %v", p, err)
 	}
-	if err := p.Apply(); err != nil {
+	if err := p.step().Do(context.Background(), testExecutor()); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := PlanKubeletConfig(path, s, false); err != nil || p.Action != ConfigSame {
+	if p, err := PlanKubeletConfig(path, s, ClusterSettings{}, false); err != nil || p.Action != ConfigSame {
 		t.Fatalf("after writing: %+v, %v", p, err)
 	}
 
@@ -177,14 +189,14 @@ func TestPlanKubeletConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(mine), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err = PlanKubeletConfig(path, s, false)
+	p, err = PlanKubeletConfig(path, s, ClusterSettings{}, false)
 	if err != nil || p.Action != ConfigKeep || p.Content != nil {
 		t.Fatalf("existing without force: %+v, %v", p, err)
 	}
 	if !strings.Contains(p.Describe(), "pass --force") || !strings.Contains(p.Describe(), "cgroupDriver: cgroupfs (was systemd)") {
 		t.Errorf("Describe = %s", p.Describe())
 	}
-	if err := p.Apply(); err != nil {
+	if err := p.step().Do(context.Background(), testExecutor()); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != mine {
@@ -192,11 +204,11 @@ func TestPlanKubeletConfig(t *testing.T) {
 	}
 
 	// --force merges, keeping the cluster's fields.
-	p, err = PlanKubeletConfig(path, s, true)
+	p, err = PlanKubeletConfig(path, s, ClusterSettings{}, true)
 	if err != nil || p.Action != ConfigMerge {
 		t.Fatalf("existing with force: %+v, %v", p, err)
 	}
-	if err := p.Apply(); err != nil {
+	if err := p.step().Do(context.Background(), testExecutor()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -211,7 +223,22 @@ func TestPlanKubeletConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte("kind: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PlanKubeletConfig(path, s, true); err == nil {
+	if _, err := PlanKubeletConfig(path, s, ClusterSettings{}, true); err == nil {
 		t.Error("malformed YAML: want an error")
+	}
+}
+
+func TestKubeletPatch(t *testing.T) {
+	for _, tt := range []struct {
+		s    KubeletSettings
+		want string
+	}{
+		{KubeletSettings{CgroupDriver: "cgroupfs", CgroupV1: true, ContainerRuntimeEndpoint: "unix:///x"}, "cgroupDriver: cgroupfs\nfailCgroupV1: false\n"},
+		{KubeletSettings{CgroupDriver: "systemd"}, "cgroupDriver: systemd\n"},
+	} {
+		got, err := KubeletPatch(tt.s)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("KubeletPatch(%+v) = %q, %v; want %q", tt.s, got, err, tt.want)
+		}
 	}
 }

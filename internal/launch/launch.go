@@ -1,23 +1,15 @@
 package launch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/containerd/containerd/runtime/restart"
-
-	"github.com/ckubelet/ckubelet/internal/output"
 )
 
 // Runtimes are what `ckubelet run --runtime` accepts.
@@ -37,8 +29,11 @@ type Options struct {
 
 	CRI          CRI
 	CgroupDriver string // overrides the detected driver when not empty
+	// Cluster holds what a kubelet configuration written without kubeadm needs to know about the
+	// cluster (run only; kubeadm writes its own).
+	Cluster ClusterSettings
 	// ConfigPath is the kubelet configuration to create (or, with Force, merge the host's
-	// settings into); empty writes none. Join always merges into kubeadm's.
+	// settings into); empty writes none. Join passes the settings to kubeadm instead.
 	ConfigPath string
 	Force      bool
 	Replace    bool // remove a container of the same name first
@@ -56,24 +51,15 @@ type Options struct {
 	Host *Host
 	// Exists replaces os.Stat for the optional mounts (tests).
 	Exists func(string) bool
-	// Binary resolves a host command for units and scripts; default exec.LookPath, else /usr/bin.
+	// Binary resolves a host command for units; default exec.LookPath, else /usr/bin.
 	Binary func(string) string
+	// Command replaces running a command (tests).
+	Command func(ctx context.Context, argv []string, stdout, stderr io.Writer) error
 }
 
 func (o *Options) defaults() error {
-	if !slices.Contains(Runtimes, o.Runtime) {
-		return fmt.Errorf("unknown runtime %q: want one of %s", o.Runtime, strings.Join(Runtimes, ", "))
-	}
 	if o.Engine == "" {
 		o.Engine = Docker
-	}
-	switch o.Engine {
-	case Docker, Podman, Nerdctl, Containerd:
-	default:
-		return fmt.Errorf("unknown engine %q: want docker, podman, nerdctl or containerd", o.Engine)
-	}
-	if o.Runtime != "systemd" {
-		o.Engine = Engine(o.Runtime)
 	}
 	if o.Image == "" {
 		return errors.New("no image: pass --image")
@@ -111,9 +97,6 @@ func (o *Options) defaults() error {
 		h := DetectThisHost()
 		o.Host = &h
 	}
-	if o.Runtime == "systemd" && !o.Host.SystemdPID1 && !o.Print {
-		return errors.New("--runtime systemd: this host does not run systemd (no /run/systemd/system); --print still shows the unit")
-	}
 	if o.Binary == nil {
 		o.Binary = func(name string) string {
 			if p, err := exec.LookPath(name); err == nil {
@@ -124,423 +107,153 @@ func (o *Options) defaults() error {
 			return "/usr/bin/" + name
 		}
 	}
+	if o.Command == nil {
+		o.Command = o.runCommand
+	}
 	return nil
+}
+
+// warnings are what the options ask for that probably does not do what the user wants.
+func (o *Options) warnings() []string {
+	var w []string
+	for _, m := range o.Mounts {
+		if m.Source != m.Destination {
+			w = append(w, fmt.Sprintf("--mount %s:%s: source and destination differ; hostPath and local volumes only work when they are equal, because the container runtime resolves kubelet's paths on the host", m.Source, m.Destination))
+		}
+	}
+	return w
 }
 
 // kubeletSpec is the kubelet container of o, with extra arguments before the user's.
 func (o *Options) kubeletSpec(first ...string) Spec {
-	args := append([]string{}, first...)
+	args := slices.Clone(first)
 	if o.NodeIP != "" {
 		args = append(args, "--node-ip="+o.NodeIP)
 	}
 	args = append(args, o.KubeletArgs...)
-	s := KubeletSpec(KubeletOptions{Name: o.Name, Image: o.Image, CRI: o.CRI, Mounts: o.Mounts, Env: o.Env, Args: args, Exists: o.Exists})
-	if o.Runtime == "systemd" {
-		s = SystemdSpec(s)
-	}
-	return s
+	return KubeletSpec(KubeletOptions{Name: o.Name, Image: o.Image, CRI: o.CRI, Mounts: o.Mounts, Env: o.Env, Args: args, Exists: o.Exists})
 }
 
-// Run starts (or, with Print, prints) the kubelet container.
-func Run(ctx context.Context, o Options) error {
+// PlanRun is what Run does: check the kubelet directory's propagation, create the mount sources,
+// write the kubelet configuration, and start the kubelet container with the runtime.
+func PlanRun(o *Options) (*Plan, error) {
 	if err := o.defaults(); err != nil {
-		return err
+		return nil, err
 	}
-	settings := SettingsFor(*o.Host, o.CRI, o.CgroupDriver)
+	rt, err := newRuntime(o)
+	if err != nil {
+		return nil, err
+	}
 	var extra []string
-	var cfg ConfigPlan
-	if o.ConfigPath != "" {
-		var err error
-		if cfg, err = PlanKubeletConfig(o.ConfigPath, settings, o.Force); err != nil {
-			return err
-		}
-		if filepath.Clean(o.ConfigPath) != KubeletConfigPath {
-			extra = append(extra, "--config="+o.ConfigPath) // the last --config wins
-		}
+	if o.ConfigPath != "" && filepath.Clean(o.ConfigPath) != KubeletConfigPath {
+		extra = append(extra, "--config="+o.ConfigPath) // the last --config wins
 	}
 	spec := o.kubeletSpec(extra...)
 	if o.ConfigPath != "" && !spec.visible(o.ConfigPath) {
-		return fmt.Errorf("--write-config %s is not visible in the kubelet container: put it under %s or %s, or --mount its directory", o.ConfigPath, KubeletDir, KubernetesDir)
+		return nil, fmt.Errorf("--write-config %s is not visible in the kubelet container: put it under %s or %s, or --mount its directory", o.ConfigPath, KubeletDir, KubernetesDir)
 	}
-	if o.Print {
-		return o.print(ctx, spec, cfg, nil)
-	}
-	if err := CheckSharedMounts(spec); err != nil {
-		return err
-	}
-	if err := createMountSources(spec); err != nil {
-		return err
-	}
+	p := &Plan{Header: o.Host.String(), Warnings: o.warnings()}
+	p.Steps = append(p.Steps, sharedCheck{spec}, mkdirs(mountSourceDirs(spec)))
 	if o.ConfigPath != "" {
-		fmt.Fprintf(o.Stderr, "ckubelet: %s; %s\n", o.Host, cfg.Describe())
-		if err := cfg.Apply(); err != nil {
-			return err
-		}
-	}
-	return o.startKubelet(ctx, spec)
-}
-
-// startKubelet starts spec detached (or installs and starts its unit).
-func (o *Options) startKubelet(ctx context.Context, spec Spec) error {
-	switch o.Runtime {
-	case "docker", "podman", "nerdctl":
-		if o.Replace {
-			rm := o.engineCommand(o.Engine, "rm", "--force", spec.Name)
-			rm.Run() // nothing to remove is fine
-		}
-		argv, err := CLIArgs(o.Engine, spec, CLIOptions{Detach: true, Namespace: o.Containerd.Namespace})
+		cfg, err := PlanKubeletConfig(o.ConfigPath, SettingsFor(*o.Host, o.CRI, o.CgroupDriver), o.Cluster, o.Force)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return o.exec(ctx, argv)
-	case "containerd":
-		c, err := ConnectContainerd(ctx, o.Containerd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		pid, err := c.Start(ctx, spec, o.Replace)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Stdout, "started %s (pid %d) in containerd namespace %s; logs in %s; the restart monitor keeps it running\n",
-			spec.Name, pid, o.Containerd.Namespace, o.Containerd.LogFile)
-		return nil
-	case "systemd":
-		unit, err := o.unit(ctx, spec)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(o.UnitDir, spec.Name+".service")
-		if err := output.ReplaceFile(path, func(f *os.File) error { _, err := io.WriteString(f, unit); return err }); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Stderr, "ckubelet: wrote %s\n", path)
-		for _, args := range [][]string{{"daemon-reload"}, {"enable", spec.Name + ".service"}, {"restart", spec.Name + ".service"}} {
-			if err := o.exec(ctx, append([]string{"systemctl"}, args...)); err != nil {
-				return err
-			}
-		}
-		return nil
+		p.Steps = append(p.Steps, cfg.step())
 	}
-	return fmt.Errorf("unknown runtime %q", o.Runtime)
-}
-
-// unit renders the systemd unit of spec, resolving the image's entrypoint for ctr.
-func (o *Options) unit(ctx context.Context, spec Spec) (string, error) {
-	if o.Engine == Containerd && spec.Entrypoint == nil {
-		c, err := ConnectContainerd(ctx, o.Containerd)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		if spec.Entrypoint, err = c.ImageEntrypoint(ctx, spec.Image); err != nil {
-			return "", err
-		}
-	}
-	return SystemdUnit(spec, UnitOptions{
-		Engine: o.Engine, Binary: o.Binary, Namespace: o.engineNamespace(), Address: o.engineAddress(),
-		Snapshotter: o.Containerd.Snapshotter, CRIService: o.CRI.Service,
-	})
-}
-
-// engineNamespace and engineAddress are the containerd flags of the nerdctl and ctr command lines;
-// docker and podman have none.
-func (o *Options) engineNamespace() string {
-	if o.Engine == Nerdctl || o.Engine == Containerd {
-		return o.Containerd.Namespace
-	}
-	return ""
-}
-
-func (o *Options) engineAddress() string {
-	if o.Engine == Containerd && o.Containerd.Address != DefaultContainerdAddress {
-		return o.Containerd.Address
-	}
-	return ""
-}
-
-func (o *Options) engineCommand(e Engine, args ...string) *exec.Cmd {
-	var global []string
-	if e == Nerdctl {
-		global = []string{"--namespace", o.Containerd.Namespace}
-	}
-	return exec.Command(string(e), append(global, args...)...)
-}
-
-func (o *Options) exec(ctx context.Context, argv []string) error {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(argv[:min(len(argv), 2)], " "), err)
-	}
-	return nil
-}
-
-// containerdPlan is what --print shows for the containerd runtime: the container the Go client
-// creates, as JSON.
-type containerdPlan struct {
-	Namespace   string            `json:"namespace"`
-	ID          string            `json:"id"`
-	Image       string            `json:"image"`
-	Snapshotter string            `json:"snapshotter,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	LogURI      string            `json:"logURI,omitempty"`
-	// Args and Entrypoint are the spec's process: the image's entrypoint (Entrypoint nil) followed
-	// by Args, or Entrypoint and Args.
-	Entrypoint []string `json:"entrypoint,omitempty"`
-	Args       []string `json:"args"`
-	Spec       any      `json:"ociSpec"`
-}
-
-func (o *Options) containerdPlan(s Spec, daemon bool) (containerdPlan, error) {
-	sp, err := OCISpec(s, o.Containerd.Namespace)
-	if err != nil {
-		return containerdPlan{}, err
-	}
-	sp.Process.Args = nil // completed from the image config at creation
-	p := containerdPlan{Namespace: o.Containerd.Namespace, ID: s.Name, Image: s.Image, Snapshotter: o.Containerd.Snapshotter,
-		Labels: map[string]string{LauncherLabel: "ckubelet"}, Entrypoint: s.Entrypoint, Args: s.Args, Spec: sp}
-	if p.Args == nil {
-		p.Args = []string{}
-	}
-	if daemon {
-		u := &url.URL{Scheme: "file", Path: o.Containerd.LogFile}
-		p.LogURI = u.String()
-		p.Labels[restart.StatusLabel] = "running"
-		p.Labels[restart.PolicyLabel] = "always"
-		p.Labels[restart.LogURILabel] = p.LogURI
-	}
+	p.Steps = append(p.Steps, rt.Start(spec, o.Replace)...)
 	return p, nil
 }
 
-// print writes what Run (join nil) or Join would do. Shell runtimes get a POSIX sh script, the
-// containerd runtime JSON (it has no command line), systemd the unit.
-func (o *Options) print(ctx context.Context, kubelet Spec, cfg ConfigPlan, join *Spec) error {
-	if o.Runtime == "containerd" {
-		fmt.Fprintf(o.Stderr, "ckubelet: %s\n", o.Host)
-		fmt.Fprintln(o.Stderr, "ckubelet: containerd has no command line to show: ckubelet creates these containers with the containerd Go client.")
-		fmt.Fprintln(o.Stderr, "ckubelet: the JSON below is what it creates; process args and environment are completed from the image config.")
-		if cfg.Path != "" {
-			fmt.Fprintf(o.Stderr, "ckubelet: %s\n", cfg.Describe())
-		}
-		kp, err := o.containerdPlan(kubelet, true)
-		if err != nil {
-			return err
-		}
-		var doc any = kp
-		if join != nil {
-			jp, err := o.containerdPlan(*join, false)
-			if err != nil {
-				return err
-			}
-			doc = map[string]any{"kubeadm": jp, "kubelet": kp,
-				"afterKubeadm": "merge the host's settings into " + KubeletConfigPath + ", append KUBELET_KUBEADM_ARGS of " + KubeadmFlagsPath + " to the kubelet args"}
-		}
-		enc := json.NewEncoder(o.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	}
-	if o.Runtime == "systemd" && join == nil {
-		unit, err := o.unit(ctx, kubelet)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Stderr, "ckubelet: %s\n", o.Host)
-		if cfg.Path != "" {
-			fmt.Fprintf(o.Stderr, "ckubelet: %s\n", cfg.Describe())
-		}
-		fmt.Fprintf(o.Stderr, "ckubelet: would write %s, then systemctl daemon-reload, enable and restart %s.service\n",
-			filepath.Join(o.UnitDir, kubelet.Name+".service"), kubelet.Name)
-		_, err = io.WriteString(o.Stdout, unit)
-		return err
-	}
-
-	var b bytes.Buffer
-	b.WriteString("#!/bin/sh\n")
-	fmt.Fprintf(&b, "# %s\n", o.Host)
-	b.WriteString("set -e\n")
-	dirs := mountSourceDirs(kubelet)
-	if join != nil {
-		for _, d := range mountSourceDirs(*join) {
-			if !slices.Contains(dirs, d) {
-				dirs = append(dirs, d)
-			}
-		}
-	}
-	b.WriteString(ShellCommand([][]string{append([]string{"mkdir", "-p"}, dirs...)}) + "\n")
-	if err := checkSharedForPrint(kubelet); err != nil {
-		fmt.Fprintf(&b, "# WARNING: %v\n", err)
-	}
-	if join != nil {
-		groups, err := o.oneShotCommand(*join)
-		if err != nil {
-			return err
-		}
-		b.WriteString(ShellCommand(groups) + "\n")
-		s := SettingsFor(*o.Host, o.CRI, o.CgroupDriver)
-		fmt.Fprintf(&b, "# ckubelet then sets in %s: cgroupDriver: %s", KubeletConfigPath, s.CgroupDriver)
-		if s.CgroupV1 {
-			b.WriteString(", failCgroupV1: false")
-		}
-		b.WriteString("\n")
-	} else if cfg.Action == ConfigCreate || cfg.Action == ConfigMerge {
-		fmt.Fprintf(&b, "cat > %s <<'EOF'\n%sEOF\n", ShellQuote(cfg.Path), cfg.Content)
-	} else if cfg.Path != "" {
-		fmt.Fprintf(&b, "# %s\n", cfg.Describe())
-	}
-	switch o.Runtime {
-	case "systemd":
-		unit, err := o.unit(ctx, kubelet)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(o.UnitDir, kubelet.Name+".service")
-		fmt.Fprintf(&b, "cat > %s <<'EOF'\n%sEOF\n", ShellQuote(path), unit)
-		fmt.Fprintf(&b, "systemctl daemon-reload\nsystemctl enable %[1]s.service\nsystemctl restart %[1]s.service\n", ShellQuote(kubelet.Name))
-	default:
-		if join != nil {
-			fmt.Fprintf(&b, ". %s\n", KubeadmFlagsPath)
-		}
-		if o.Replace {
-			rm := []string{string(o.Engine)}
-			if o.Engine == Nerdctl {
-				rm = append(rm, "--namespace", o.Containerd.Namespace)
-			}
-			b.WriteString(ShellCommand([][]string{append(rm, "rm", "--force", kubelet.Name)}) + " || true\n")
-		}
-		groups, err := cliArgs(o.Engine, kubelet, CLIOptions{Detach: true, Namespace: o.Containerd.Namespace})
-		if err != nil {
-			return err
-		}
-		b.WriteString(ShellCommand(groups) + "\n")
-	}
-	if join != nil && o.BootstrapWait > 0 {
-		fmt.Fprintf(&b, "# ckubelet then waits up to %v for %s (kubelet's TLS bootstrap) and removes %s\n", o.BootstrapWait, KubeletKubeconfig, BootstrapKubeconfig)
-	}
-	_, err := o.Stdout.Write(b.Bytes())
-	return err
-}
-
-// checkSharedForPrint is CheckSharedMounts when /proc is readable (it is on Linux).
-func checkSharedForPrint(s Spec) error {
-	if _, err := os.Stat("/proc/self/mountinfo"); err != nil {
-		return nil
-	}
-	return CheckSharedMounts(s)
-}
-
-// oneShotCommand is the command line that runs a one-shot container (kubeadm) in the foreground:
-// the engine's CLI, or ctr under systemd with containerd.
-func (o *Options) oneShotCommand(s Spec) ([][]string, error) {
-	if o.Engine == Containerd {
-		return ctrArgs(s, UnitOptions{Namespace: o.Containerd.Namespace, Address: o.engineAddress(), Snapshotter: o.Containerd.Snapshotter})
-	}
-	return cliArgs(o.Engine, s, CLIOptions{Namespace: o.Containerd.Namespace})
-}
-
-// Join runs kubeadm join from the image in a one-shot container, merges the host's settings into
-// the kubelet configuration kubeadm wrote, starts kubelet with kubeadm's flags, and waits for its
-// TLS bootstrap (see kubeadm.go for the phases).
-func Join(ctx context.Context, o Options) error {
+// PlanJoin is what Join does: write the host's kubelet settings as a kubeadm patch, run kubeadm
+// join from the image in a one-shot container, start kubelet with the flags kubeadm wrote, and
+// wait for its TLS bootstrap (see kubeadm.go for the phases).
+func PlanJoin(o *Options) (*Plan, error) {
 	if err := o.defaults(); err != nil {
-		return err
+		return nil, err
+	}
+	rt, err := newRuntime(o)
+	if err != nil {
+		return nil, err
 	}
 	if o.KubeadmImage == "" {
 		o.KubeadmImage = o.Image
 	}
 	if err := CheckJoinImage(o.KubeadmImage, o.KubeadmArgs); err != nil {
-		return err
+		return nil, err
 	}
 	join, err := JoinSpec(JoinOptions{Image: o.KubeadmImage, CRI: o.CRI, Host: *o.Host, Args: o.KubeadmArgs, Exists: o.Exists})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if o.Print {
-		var kubelet Spec
-		if o.Runtime == "systemd" {
-			kubelet = o.kubeletSpec() // the unit reads kubeadm's flags itself
-		} else {
-			kubelet = o.kubeletSpec(KubeadmArgsPlaceholder)
-		}
-		return o.print(ctx, kubelet, ConfigPlan{}, &join)
-	}
-
-	probe := o.kubeletSpec()
-	if err := CheckSharedMounts(probe); err != nil {
-		return err
-	}
-	if err := createMountSources(join); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Stderr, "ckubelet: %s; running kubeadm join in %s\n", o.Host, o.KubeadmImage)
-	if err := o.runOnce(ctx, join); err != nil {
-		return fmt.Errorf("kubeadm join: %w", err)
-	}
-
-	// kubeadm wrote the cluster's kubelet configuration; make it agree with this host. Its
-	// containerRuntimeEndpoint came from --cri-socket (ours, unless the user chose).
-	settings := SettingsFor(*o.Host, o.CRI, o.CgroupDriver)
-	if hasFlag(o.KubeadmArgs, "cri-socket") || hasFlag(o.KubeadmArgs, "config") {
-		settings.ContainerRuntimeEndpoint = ""
-	}
-	cfg, err := PlanKubeletConfig(KubeletConfigPath, settings, true)
+	kubelet := o.kubeletSpec(KubeadmArgsPlaceholder)
+	patch, err := KubeletPatch(SettingsFor(*o.Host, o.CRI, o.CgroupDriver))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(o.Stderr, "ckubelet: %s\n", cfg.Describe())
-	if err := cfg.Apply(); err != nil {
-		return err
+	p := &Plan{Header: o.Host.String(), Warnings: o.warnings()}
+	if hasFlag(o.KubeadmArgs, "config") {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("kubeadm cannot mix --config with --patches: set patches.directory: %s in your JoinConfiguration, or the settings in %s yourself", KubeadmPatchesDir, KubeadmPatchPath))
 	}
-
-	var kubelet Spec
-	if o.Runtime == "systemd" {
-		kubelet = o.kubeletSpec()
-	} else {
-		flags, err := ReadKubeadmFlags(KubeadmFlagsPath)
-		if err != nil {
-			return err
+	dirs := mountSourceDirs(kubelet)
+	for _, d := range mountSourceDirs(join) {
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
 		}
-		kubelet = o.kubeletSpec(flags...)
 	}
-	if err := createMountSources(kubelet); err != nil {
-		return err
-	}
-	if err := o.startKubelet(ctx, kubelet); err != nil {
-		return err
-	}
+	p.Steps = append(p.Steps,
+		sharedCheck{kubelet},
+		mkdirs(dirs),
+		writeFile{path: KubeadmPatchPath, content: fileContent(patch), note: "this host's kubelet settings, which kubeadm join merges into " + KubeletConfigPath},
+	)
+	p.Steps = append(p.Steps, rt.RunOnce(join, o.Replace)...)
+	p.Steps = append(p.Steps, sourceKubeadmFlags{})
+	p.Steps = append(p.Steps, rt.Start(kubelet, o.Replace)...)
 	if o.BootstrapWait > 0 {
-		fmt.Fprintf(o.Stderr, "ckubelet: waiting up to %v for kubelet's TLS bootstrap\n", o.BootstrapWait)
-		if err := WaitForBootstrap(ctx, o.BootstrapWait); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Stderr, "ckubelet: kubelet wrote %s; removed %s\n", KubeletKubeconfig, BootstrapKubeconfig)
+		p.Steps = append(p.Steps, waitBootstrap{o.BootstrapWait})
 	}
-	return nil
+	return p, nil
 }
 
-// runOnce runs a one-shot container in the foreground and removes it.
-func (o *Options) runOnce(ctx context.Context, s Spec) error {
-	if o.Runtime == "containerd" {
-		c, err := ConnectContainerd(ctx, o.Containerd)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if o.Replace {
-			if err := c.Remove(ctx, s.Name); err != nil {
-				return err
-			}
-		}
-		return c.RunOnce(ctx, s, o.Stdout, o.Stderr)
-	}
-	groups, err := o.oneShotCommand(s)
+// Run starts (or, with Print, prints) the kubelet container.
+func Run(ctx context.Context, o Options) error {
+	p, err := PlanRun(&o)
 	if err != nil {
 		return err
 	}
-	var argv []string
-	for _, g := range groups {
-		argv = append(argv, g...)
+	return o.carryOut(ctx, p)
+}
+
+// Join joins the node with kubeadm and starts kubelet (or, with Print, prints how).
+func Join(ctx context.Context, o Options) error {
+	p, err := PlanJoin(&o)
+	if err != nil {
+		return err
 	}
-	return o.exec(ctx, argv)
+	return o.carryOut(ctx, p)
+}
+
+// carryOut executes the plan, or prints it as a script.
+func (o *Options) carryOut(ctx context.Context, p *Plan) error {
+	x := &executor{stdout: o.Stdout, stderr: o.Stderr, containerdOpts: o.Containerd, run: o.Command}
+	if !o.Print {
+		fmt.Fprintf(o.Stderr, "ckubelet: %s\n", p.Header)
+		return p.Execute(ctx, x)
+	}
+	script, err := p.Script(ctx, x)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(o.Stdout, script)
+	return err
+}
+
+// sourceKubeadmFlags reads kubeadm-flags.env in a script, for the $KUBELET_KUBEADM_ARGS of the
+// kubelet command that follows; an executed plan reads the file when that command runs.
+type sourceKubeadmFlags struct{}
+
+func (sourceKubeadmFlags) Do(context.Context, *executor) error { return nil }
+
+func (sourceKubeadmFlags) Script(context.Context, *executor) (string, error) {
+	return fmt.Sprintf(". %s", KubeadmFlagsPath), nil
 }

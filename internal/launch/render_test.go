@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -57,27 +58,11 @@ func TestCLICommandLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.engine), func(t *testing.T) {
-			groups, err := cliArgs(tt.engine, testKubelet(), CLIOptions{Detach: true, Namespace: "k8s.io"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := ShellCommand(groups); got != tt.want {
+			e := testEngine(t, tt.engine)
+			if got := ShellCommand(e.(*cliEngine).runArgs(testKubelet(), true)); got != tt.want {
 				t.Errorf("command line:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestCLIArgsAreTheRenderedWords(t *testing.T) {
-	argv, err := CLIArgs(Docker, testKubelet(), CLIOptions{Detach: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if argv[0] != "docker" || argv[1] != "run" || argv[len(argv)-1] != "--node-labels=team=it's" {
-		t.Errorf("argv = %q", argv)
-	}
-	if _, err := CLIArgs(Containerd, testKubelet(), CLIOptions{}); err == nil {
-		t.Error("containerd has no command line, want an error")
 	}
 }
 
@@ -87,10 +72,7 @@ func TestOneShotCommandLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := cliArgs(Docker, join, CLIOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	groups := testEngine(t, Docker).(*cliEngine).runArgs(join, false)
 	want := `docker run \
     --rm \
     --name kubeadm-join \
@@ -104,14 +86,14 @@ func TestOneShotCommandLine(t *testing.T) {
     --volume /lib/modules:/lib/modules:ro \
     --volume /boot:/boot:ro \
     --entrypoint /usr/bin/kubeadm \
-    kubelet:v1.37.2-kubeadm-trixie join 10.0.0.1:6443 --token abcdef.0123456789abcdef --skip-phases=kubelet-wait-bootstrap --ignore-preflight-errors=FileExisting-cp --cri-socket=unix:///run/containerd/containerd.sock`
+    kubelet:v1.37.2-kubeadm-trixie join 10.0.0.1:6443 --token abcdef.0123456789abcdef --skip-phases=kubelet-wait-bootstrap --ignore-preflight-errors=FileExisting-cp --cri-socket=unix:///run/containerd/containerd.sock --patches=/var/lib/kubelet/ckubelet-patches`
 	if got := ShellCommand(groups); got != want {
 		t.Errorf("command line:\n%s\nwant:\n%s", got, want)
 	}
 }
 
 func TestSystemdUnitDocker(t *testing.T) {
-	unit, err := SystemdUnit(SystemdSpec(testKubelet()), UnitOptions{Engine: Docker, CRIService: "containerd.service"})
+	unit, err := testUnit(t, Docker, SystemdSpec(testKubelet()), CRIs["containerd"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,11 +128,11 @@ WantedBy=multi-user.target
 
 func TestSystemdUnitCtr(t *testing.T) {
 	s := SystemdSpec(KubeletSpec(KubeletOptions{Image: "kubelet:v1", CRI: CRIs["containerd"], Exists: func(string) bool { return false }}))
-	if _, err := SystemdUnit(s, UnitOptions{Engine: Containerd}); err == nil || !strings.Contains(err.Error(), "entrypoint") {
-		t.Fatalf("ctr without the image's entrypoint: err = %v", err)
+	if _, err := testUnit(t, Containerd, s, CRIs["containerd"]); err == nil || !strings.Contains(err.Error(), "entrypoint") {
+		t.Fatalf("ctr without the image's entrypoint and no containerd: err = %v", err)
 	}
 	s.Entrypoint = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
-	unit, err := SystemdUnit(s, UnitOptions{Engine: Containerd, Namespace: "k8s.io", Binary: func(n string) string { return "/bin/" + n }})
+	unit, err := testUnit(t, Containerd, s, CRI{}, func(n string) string { return "/bin/" + n })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +152,10 @@ ExecStartPre=-/bin/ctr --namespace k8s.io tasks delete --force kubelet
 ExecStartPre=-/bin/ctr --namespace k8s.io containers delete kubelet
 ExecStart=/bin/ctr --namespace k8s.io run \
     --rm \
+    --label io.ckubelet.launched-by=ckubelet \
     --privileged \
+    --allow-new-privs \
+    --cpu-shares 0 \
     --net-host \
     --with-ns pid:/proc/self/ns/pid \
     --with-ns ipc:/proc/self/ns/ipc \
@@ -217,7 +202,7 @@ func TestSystemdUnitPodmanAndNerdctl(t *testing.T) {
 				cri = CRIs["crio"]
 			}
 			s := SystemdSpec(KubeletSpec(KubeletOptions{Image: "kubelet:v1", CRI: cri, Exists: allExist}))
-			unit, err := SystemdUnit(s, UnitOptions{Engine: tt.engine, Namespace: "k8s.io", CRIService: cri.Service})
+			unit, err := testUnit(t, tt.engine, s, cri)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,4 +240,28 @@ func TestQuoting(t *testing.T) {
 			t.Errorf("systemdQuote(%q) = %s, want %s", tt.in, got, tt.systemd)
 		}
 	}
+}
+
+// testEngine is the runtime --runtime systemd --engine e wraps.
+func testEngine(t *testing.T, e Engine) unitEngine {
+	t.Helper()
+	rt, err := newRuntime(&Options{Runtime: "systemd", Engine: e, Containerd: ContainerdOptions{Namespace: "k8s.io"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt.(*systemdRuntime).engine
+}
+
+// testUnit renders the unit of s for engine e.
+func testUnit(t *testing.T, e Engine, s Spec, cri CRI, binary ...func(string) string) (string, error) {
+	t.Helper()
+	o := &Options{Runtime: "systemd", Engine: e, CRI: cri, Containerd: ContainerdOptions{Namespace: "k8s.io"}}
+	if len(binary) > 0 {
+		o.Binary = binary[0]
+	}
+	rt, err := newRuntime(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt.(*systemdRuntime).unit(context.Background(), testExecutor(), s)
 }

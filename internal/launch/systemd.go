@@ -1,91 +1,100 @@
 package launch
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
-// UnitOptions adjust the systemd unit.
-type UnitOptions struct {
-	Engine Engine // docker, podman, nerdctl, or containerd (through ctr)
-	// Binary returns the absolute path of a host command: ExecStart needs one on systemd < 239.
-	Binary func(name string) string
-	// Namespace and Address are containerd's, for nerdctl and ctr.
-	Namespace, Address string
-	Snapshotter        string // ctr only; empty for containerd's default
-	Cgroup             string // ctr only; empty for containerd's default, /<namespace>/<name>
-	// CRIService is the unit of the runtime kubelet talks to, ordered before kubelet.
-	CRIService string
+// systemdRuntime installs a unit that runs the kubelet container in the foreground with an
+// engine and lets systemd restart it.
+type systemdRuntime struct {
+	engine  unitEngine
+	unitDir string
+	// binary returns the absolute path of a host command: ExecStart needs one on systemd < 239.
+	binary func(name string) string
+	// criService is the unit of the runtime kubelet talks to, ordered before kubelet.
+	criService string
 }
 
-// engineService is the unit an engine needs running: docker's daemon, or containerd for the
-// containerd clients; podman has no daemon.
-func engineService(e Engine) string {
-	switch e {
-	case Docker:
-		return "docker.service"
-	case Nerdctl, Containerd:
-		return "containerd.service"
+func (r *systemdRuntime) String() string { return "systemd (" + r.engine.String() + ")" }
+
+func (r *systemdRuntime) unitPath(name string) string { return r.unitDir + "/" + name + ".service" }
+
+// Start writes the unit, enables it and (re)starts it.
+func (r *systemdRuntime) Start(s Spec, _ bool) []Step {
+	s = SystemdSpec(s)
+	unit := s.Name + ".service"
+	return []Step{
+		systemdCheck{},
+		writeFile{path: r.unitPath(s.Name), content: func(ctx context.Context, x *executor) ([]byte, error) {
+			u, err := r.unit(ctx, x, s)
+			return []byte(u), err
+		}},
+		command{argv: [][]string{{"systemctl", "daemon-reload"}}},
+		command{argv: [][]string{{"systemctl", "enable", unit}}},
+		command{argv: [][]string{{"systemctl", "restart", unit}}},
 	}
-	return ""
 }
 
-// SystemdUnit renders a unit that runs s in the foreground with the chosen engine and lets
-// systemd restart it: the unit removes a leftover container first, runs it with --rm, and reads
-// kubeadm's flags file, so a unit written before `kubeadm join` picks up its flags on restart.
-// s must be a foreground spec (Remove, no restart policy; see SystemdSpec).
-func SystemdUnit(s Spec, o UnitOptions) (string, error) {
-	bin := o.Binary
+// RunOnce runs a one-shot container (kubeadm) with the wrapped engine: systemd has nothing to add.
+func (r *systemdRuntime) RunOnce(s Spec, replace bool) []Step { return r.engine.RunOnce(s, replace) }
+
+// systemdCheck refuses to install a unit on a host that does not run systemd.
+type systemdCheck struct{}
+
+func (systemdCheck) Do(context.Context, *executor) error {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return errors.New("--runtime systemd: this host does not run systemd (no /run/systemd/system); --print still shows the unit")
+	}
+	return nil
+}
+
+func (systemdCheck) Script(context.Context, *executor) (string, error) {
+	return `[ -d /run/systemd/system ] || { echo "this host does not run systemd" >&2; exit 1; }`, nil
+}
+
+// unit renders a unit that runs s in the foreground with the engine and lets systemd restart it:
+// the unit removes a leftover container first, runs it with --rm, and reads kubeadm's flags file,
+// so a unit written before `kubeadm join` picks up its flags on restart. s must be a foreground
+// spec (Remove, no restart policy; see SystemdSpec).
+func (r *systemdRuntime) unit(ctx context.Context, x *executor, s Spec) (string, error) {
+	bin := r.binary
 	if bin == nil {
 		bin = func(name string) string { return "/usr/bin/" + name }
 	}
-	var run [][]string
-	var pre [][]string
-	var stop []string
-	switch o.Engine {
-	case Docker, Podman, Nerdctl:
-		groups, err := cliArgs(o.Engine, s, CLIOptions{Namespace: o.Namespace})
-		if err != nil {
-			return "", err
-		}
-		groups[0][0] = bin(string(o.Engine))
-		run = groups
-		global := groups[0][:len(groups[0])-1] // the engine and its global flags, without "run"
-		pre = append(pre, append(append([]string{"-" + global[0]}, global[1:]...), "rm", "--force", s.Name))
-		stop = append(append([]string{}, global...), "stop", s.Name)
-	case Containerd:
-		groups, err := ctrArgs(s, o)
-		if err != nil {
-			return "", err
-		}
-		groups[0][0] = bin("ctr")
-		run = groups
-		global := groups[0][:len(groups[0])-1]
-		// The task of a crashed ctr outlives it; delete it and the container before starting.
-		pre = append(pre,
-			append(append([]string{"-" + global[0]}, global[1:]...), "tasks", "delete", "--force", s.Name),
-			append(append([]string{"-" + global[0]}, global[1:]...), "containers", "delete", s.Name))
-		// No ExecStop: ctr forwards systemd's SIGTERM to the task and removes the container.
-	default:
-		return "", fmt.Errorf("systemd: unknown engine %q (want docker, podman, nerdctl or containerd)", o.Engine)
+	pre, run, stop, err := r.engine.unitCommands(ctx, x, s)
+	if err != nil {
+		return "", err
+	}
+	run[0][0] = bin(run[0][0])
+	for i := range pre {
+		// The leading - lets the unit start when there is nothing to remove.
+		pre[i] = append([]string{"-" + bin(pre[i][0])}, pre[i][1:]...)
+	}
+	if stop != nil {
+		stop = append([]string{bin(stop[0])}, stop[1:]...)
 	}
 	mkdir := append([]string{bin("mkdir"), "-p"}, mountSourceDirs(s)...)
 
 	var b strings.Builder
 	after := []string{"network-online.target"}
-	for _, svc := range []string{engineService(o.Engine), o.CRIService} {
-		if svc != "" && !strings.Contains(strings.Join(after, " "), svc) {
+	for _, svc := range []string{r.engine.service(), r.criService} {
+		if svc != "" && !slices.Contains(after, svc) {
 			after = append(after, svc)
 		}
 	}
-	fmt.Fprintf(&b, "# kubelet in a %s container, written by ckubelet.\n", o.Engine)
+	fmt.Fprintf(&b, "# kubelet in a %s container, written by ckubelet.\n", r.engine)
 	b.WriteString("[Unit]\n")
-	fmt.Fprintf(&b, "Description=kubelet (%s in %s)\n", s.Image, o.Engine)
+	fmt.Fprintf(&b, "Description=kubelet (%s in %s)\n", s.Image, r.engine)
 	b.WriteString("Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/\n")
 	b.WriteString("Wants=network-online.target\n")
 	fmt.Fprintf(&b, "After=%s\n", strings.Join(after, " "))
-	if svc := engineService(o.Engine); svc != "" {
+	if svc := r.engine.service(); svc != "" {
 		fmt.Fprintf(&b, "Requires=%s\n", svc)
 	}
 	b.WriteString("\n[Service]\n")
@@ -110,63 +119,10 @@ func SystemdUnit(s Spec, o UnitOptions) (string, error) {
 func SystemdSpec(s Spec) Spec {
 	s.Remove = true
 	s.Restart = RestartNo
-	s.Args = append([]string{KubeadmArgsPlaceholder}, s.Args...)
+	if !slices.Contains(s.Args, KubeadmArgsPlaceholder) {
+		s.Args = append([]string{KubeadmArgsPlaceholder}, s.Args...)
+	}
 	return s
-}
-
-// ctrArgs is `ctr run` for s, in the foreground with --rm (for systemd). ctr replaces the image's
-// whole command when given arguments, so s.Entrypoint must hold the image's entrypoint.
-func ctrArgs(s Spec, o UnitOptions) ([][]string, error) {
-	if s.Entrypoint == nil {
-		return nil, fmt.Errorf("ctr needs the image's entrypoint spelled out")
-	}
-	cmd := []string{"ctr"}
-	if o.Address != "" {
-		cmd = append(cmd, "--address", o.Address)
-	}
-	if o.Namespace != "" {
-		cmd = append(cmd, "--namespace", o.Namespace)
-	}
-	groups := [][]string{append(cmd, "run")}
-	add := func(words ...string) { groups = append(groups, words) }
-	add("--rm")
-	if o.Snapshotter != "" {
-		add("--snapshotter", o.Snapshotter)
-	}
-	if o.Cgroup != "" {
-		add("--cgroup", o.Cgroup)
-	}
-	if s.Privileged {
-		add("--privileged")
-	}
-	if s.HostNetwork {
-		add("--net-host")
-	}
-	// ctr has no --pid=host. --with-ns joins the namespace at a path, which runc opens before it
-	// creates any: /proc/self is then runc itself, in containerd's namespaces, which is what
-	// "host" means for the Go client too (it inherits them). /proc/1 would need ptrace rights on
-	// PID 1, which some sandboxes deny. Without a cgroup namespace (containerd adds none) the
-	// cgroup one is the host's already.
-	for _, ns := range []struct {
-		host bool
-		name string
-	}{{s.HostPID, "pid"}, {s.HostIPC, "ipc"}, {s.HostUTS, "uts"}} {
-		if ns.host {
-			add("--with-ns", ns.name+":/proc/self/ns/"+ns.name)
-		}
-	}
-	if s.RootfsPropagation != PropagationDefault {
-		// ctr 1.6 has the flag; the original project needed a patched ctr for it.
-		add("--rootfs-propagation", string(s.RootfsPropagation))
-	}
-	for _, env := range s.Env {
-		add("--env", env)
-	}
-	for _, m := range s.Mounts {
-		add("--mount", "type=bind,src="+m.Source+",dst="+m.Destination+",options="+strings.Join(bindOptions(m), ":"))
-	}
-	groups = append(groups, append(append([]string{s.Image, s.Name}, s.Entrypoint...), s.Args...))
-	return groups, nil
 }
 
 // systemdCommand renders a command line for Exec*=, one group per continued line.
