@@ -9,12 +9,12 @@ import (
 	"github.com/ckubelet/ckubelet/internal/build"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/output"
-	"github.com/ckubelet/ckubelet/internal/progress"
 )
 
 func newLockCommand() *cobra.Command {
 	var (
 		platforms, lockfile, cacheDir string
+		shown                         progressFlag
 		deb                           debianFlags
 	)
 	cmd := &cobra.Command{
@@ -33,7 +33,10 @@ func newLockCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			prog := progress.New(os.Stderr)
+			prog, err := shown.reporter()
+			if err != nil {
+				return err
+			}
 			lock, err := build.ResolveLock(cmd.Context(), build.Options{Platforms: ps, Debian: src, CacheDir: cacheDir, Progress: prog})
 			prog.Wait()
 			if err != nil {
@@ -51,5 +54,6 @@ func newLockCommand() *cobra.Command {
 	f.StringVar(&lockfile, "lockfile", "ckubelet.lock", "lock file to write")
 	f.StringVar(&cacheDir, "cache-dir", build.DefaultCacheDir(), "where Debian indexes are cached")
 	deb.register(f)
+	shown.register(f)
 	return cmd
 }
