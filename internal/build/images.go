@@ -120,31 +120,38 @@ func (b *builder) compile(ctx context.Context, src *gobuild.Source, pkg string, 
 
 // platformImage is one platform's image, waiting to join its name's index.
 type platformImage struct {
-	name  catalog.Image
-	image v1.Image
-	sbom  output.SBOM
+	name     catalog.Image
+	platform catalog.Platform
+	image    v1.Image
+	sbom     output.SBOM
 }
 
 // imageSet collects platform images in build order.
 type imageSet []platformImage
 
 // indexes groups the platform images by name into multi-arch indexes, keeping first-seen order.
+// One name and platform built twice (pause, once per Kubernetes version of --kubernetes-version
+// supported) must be the same image, which then appears once; two different ones are refused.
 func (s imageSet) indexes() ([]output.Named, error) {
 	var named []output.Named
+	images := map[catalog.Image][]platformImage{}
 	for _, pi := range s {
-		i := slices.IndexFunc(named, func(n output.Named) bool { return n.Image == pi.name })
-		if i < 0 {
+		if _, ok := images[pi.name]; !ok {
 			named = append(named, output.Named{Image: pi.name})
-			i = len(named) - 1
 		}
-		named[i].SBOMs = append(named[i].SBOMs, pi.sbom)
+		dup, err := duplicate(images[pi.name], pi)
+		if err != nil {
+			return nil, err
+		}
+		if !dup {
+			images[pi.name] = append(images[pi.name], pi)
+		}
 	}
 	for i := range named {
 		var imgs []v1.Image
-		for _, pi := range s {
-			if pi.name == named[i].Image {
-				imgs = append(imgs, pi.image)
-			}
+		for _, pi := range images[named[i].Image] {
+			imgs = append(imgs, pi.image)
+			named[i].SBOMs = append(named[i].SBOMs, pi.sbom)
 		}
 		idx, err := oci.Index(imgs, nil)
 		if err != nil {
@@ -153,6 +160,29 @@ func (s imageSet) indexes() ([]output.Named, error) {
 		named[i].Index = idx
 	}
 	return named, nil
+}
+
+// duplicate reports whether pi's platform is among same's (images of one name) with the same
+// digest, and refuses it with a different one.
+func duplicate(same []platformImage, pi platformImage) (bool, error) {
+	for _, o := range same {
+		if o.platform != pi.platform {
+			continue
+		}
+		a, err := o.image.Digest()
+		if err != nil {
+			return false, err
+		}
+		b, err := pi.image.Digest()
+		if err != nil {
+			return false, err
+		}
+		if a != b {
+			return false, fmt.Errorf("%s for %s was built twice with different contents (%s and %s): an image name must name one image per platform", pi.name.Ref(), pi.platform, a, b)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // add assembles an image, describes it in an SBOM and queues it for its index.
@@ -168,7 +198,7 @@ func (v *versionBuild) add(set *imageSet, name catalog.Image, spec oci.ImageSpec
 	if err != nil {
 		return err
 	}
-	*set = append(*set, platformImage{name: name, image: img, sbom: sb})
+	*set = append(*set, platformImage{name: name, platform: spec.Platform, image: img, sbom: sb})
 	return nil
 }
 
@@ -469,7 +499,9 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 	}, ul, bins)
 }
 
-// pauseImage builds upstream's pause from its C source, for nodes that can't pull it.
+// pauseImage builds upstream's pause from its C source, for nodes that can't pull it. It is
+// stamped and labelled from the pause version alone, like the userland, so that every
+// Kubernetes version with the same pause source gives the same pause image.
 func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *imageSet) error {
 	bin, err := step(v.builder, "compile pause "+p.String(), func() (string, string, error) {
 		path, cached, err := pause.Build(ctx, v.kubernetes.Module.Dir, v.opts.CacheDir, p)
@@ -478,19 +510,27 @@ func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *
 	if err != nil {
 		return err
 	}
-	l, err := v.binaryLayer(v.layers, "pause "+v.pauseTag+" from "+v.kubernetes.Module.Path+"@"+v.kubernetes.Module.Version, map[string]string{"/pause": bin}, nil)
+	t, err := userlandTime()
 	if err != nil {
 		return err
 	}
-	labels := v.labels("pause", "")
-	labels["org.opencontainers.image.version"] = v.pauseTag
+	ls := &oci.Layers{CacheDir: v.opts.CacheDir, Compression: v.opts.Compression, Time: t}
+	l, err := v.binaryLayer(ls, "pause "+v.pauseTag+" from Kubernetes' build/pause/linux/pause.c", map[string]string{"/pause": bin}, nil)
+	if err != nil {
+		return err
+	}
 	return v.add(set, catalog.PauseImage(v.pauseTag), oci.ImageSpec{
 		Platform:   p,
 		Layers:     []oci.Layer{l},
 		Entrypoint: []string{"/pause"},
 		User:       "65535:65535", // as upstream's pause image
-		Labels:     labels,
-		Created:    v.created,
+		Labels: map[string]string{
+			"org.opencontainers.image.title":       "pause",
+			"org.opencontainers.image.description": "pause " + v.pauseTag + ", Kubernetes' pod sandbox process, built by ckubelet",
+			"org.opencontainers.image.version":     v.pauseTag,
+			"org.opencontainers.image.source":      "https://github.com/kubernetes/kubernetes/tree/master/build/pause",
+		},
+		Created: t,
 	}, nil, nil)
 }
 

@@ -3,6 +3,7 @@ package output
 import (
 	"archive/tar"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -17,54 +18,124 @@ import (
 
 func emptyIndex() v1.ImageIndex { return empty.Index }
 
-// replaceDir fills a fresh directory beside dest, then swaps it with dest in one rename: readers
-// see either the old output or the new one, never a mix, and a failure removes only our directory.
-func replaceDir(dest string, fill func(dir string) error) error {
+// staged is an output written beside its destination, not yet in place.
+type staged struct {
+	tmp, dest string
+	committed bool
+}
+
+// stageDir fills a fresh directory beside dest.
+func stageDir(dest string, fill func(dir string) error) (*staged, error) {
 	parent, pattern := tempSibling(dest)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(parent, pattern)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	s := &staged{tmp: tmp, dest: dest}
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
+		s.cleanup()
+		return nil, err
 	}
 	if err := fill(tmp); err != nil {
-		return err
+		s.cleanup()
+		return nil, err
 	}
-	// RENAME_EXCHANGE swaps atomically when dest exists; tmp then holds the old output.
-	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dest, unix.RENAME_EXCHANGE)
+	return s, nil
+}
+
+// stageFile writes a temporary file beside dest.
+func stageFile(dest string, fill func(f *os.File) error) (*staged, error) {
+	parent, pattern := tempSibling(dest)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(parent, pattern)
+	if err != nil {
+		return nil, err
+	}
+	s := &staged{tmp: f.Name(), dest: dest}
+	err = fill(f)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	return s, nil
+}
+
+// commit swaps the staged output with its destination in one rename (RENAME_EXCHANGE), so
+// readers see the old output or the new one, never a mix; tmp then holds the old one.
+func (s *staged) commit() error {
+	err := unix.Renameat2(unix.AT_FDCWD, s.tmp, unix.AT_FDCWD, s.dest, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.ENOENT) {
-		err = os.Rename(tmp, dest)
+		err = os.Rename(s.tmp, s.dest)
+	}
+	if err == nil {
+		s.committed = true
 	}
 	return err
 }
 
-// ReplaceFile writes a temporary file beside dest and renames it over dest once complete.
-func ReplaceFile(dest string, fill func(f *os.File) error) error {
-	parent, pattern := tempSibling(dest)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
+// rollback puts the old output back after a commit: swapped back, or the new one removed where
+// there was none.
+func (s *staged) rollback() error {
+	if !s.committed {
+		return nil
 	}
-	f, err := os.CreateTemp(parent, pattern)
+	if _, err := os.Lstat(s.tmp); errors.Is(err, fs.ErrNotExist) {
+		return os.RemoveAll(s.dest)
+	}
+	return unix.Renameat2(unix.AT_FDCWD, s.tmp, unix.AT_FDCWD, s.dest, unix.RENAME_EXCHANGE)
+}
+
+// cleanup removes what is left beside the destination: the staged output, or the old one.
+func (s *staged) cleanup() { os.RemoveAll(s.tmp) }
+
+// commitAll puts every staged output in place, or none: a failed commit rolls back the ones
+// before it. Each is cleaned up afterwards either way.
+func commitAll(outputs ...*staged) error {
+	defer func() {
+		for _, s := range outputs {
+			s.cleanup()
+		}
+	}()
+	for i, s := range outputs {
+		if err := s.commit(); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				if rerr := outputs[j].rollback(); rerr != nil {
+					return fmt.Errorf("%w; restoring %s also failed: %v", err, outputs[j].dest, rerr)
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceDir fills a fresh directory beside dest, then swaps it with dest in one rename.
+func replaceDir(dest string, fill func(dir string) error) error {
+	s, err := stageDir(dest, fill)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := fill(f); err != nil {
+	return commitAll(s)
+}
+
+// ReplaceFile writes a temporary file beside dest and renames it over dest once complete.
+func ReplaceFile(dest string, fill func(f *os.File) error) error {
+	s, err := stageFile(dest, fill)
+	if err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), dest)
+	return commitAll(s)
 }
 
 // writeLayoutArchive writes an OCI layout as a tar stream, entries sorted and time-stamped at the

@@ -78,25 +78,33 @@ type SBOM struct {
 // Write stores images at the target. For registry targets Dest is a repository prefix:
 // registry:ghcr.io/me pushes ghcr.io/me/kubelet:<tag>.
 func Write(ctx context.Context, t Target, images []Named) error {
-	var err error
-	if t.Kind != Registry {
-		// SBOM files go first: a failure then leaves the previous image output as it was.
-		err = replaceDir(t.Dest+".sbom", func(dir string) error { return writeSBOMFiles(dir, images) })
+	if t.Kind == Registry {
+		if err := push(ctx, t.Dest, images); err != nil {
+			return fmt.Errorf("writing %s: %w", t, err)
+		}
+		return nil
 	}
+	// The SBOMs and the images are staged beside their destinations and put in place together:
+	// a failure leaves the previous SBOMs and images as they were, never one without the other.
+	sboms, err := stageDir(t.Dest+".sbom", func(dir string) error { return writeSBOMFiles(dir, images) })
 	if err != nil {
 		return fmt.Errorf("writing %s.sbom: %w", t.Dest, err)
 	}
+	var out *staged
 	switch t.Kind {
 	case OCI:
-		err = replaceDir(t.Dest, func(dir string) error { return writeLayout(dir, images) })
+		out, err = stageDir(t.Dest, func(dir string) error { return writeLayout(dir, images) })
 	case OCIArchive:
-		err = ReplaceFile(t.Dest, func(f *os.File) error { return writeLayoutArchive(f, images) })
+		out, err = stageFile(t.Dest, func(f *os.File) error { return writeLayoutArchive(f, images) })
 	case DockerArchive:
-		err = writeDockerArchive(t.Dest, images)
-	case Registry:
-		err = push(ctx, t.Dest, images)
+		out, err = stageDockerArchive(t.Dest, images)
 	default:
 		err = fmt.Errorf("unknown output kind %q", t.Kind)
+	}
+	if err == nil {
+		err = commitAll(sboms, out)
+	} else {
+		sboms.cleanup()
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", t, err)
@@ -138,27 +146,27 @@ func writeSBOMFiles(dir string, images []Named) error {
 	return nil
 }
 
-func writeDockerArchive(file string, images []Named) error {
+func stageDockerArchive(file string, images []Named) (*staged, error) {
 	refs := map[name.Reference]v1.Image{}
 	for _, n := range images {
 		im, err := n.Index.IndexManifest()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(im.Manifests) != 1 {
-			return fmt.Errorf("a docker archive holds one platform and %s has %d: pass one --platform", n.Image.Ref(), len(im.Manifests))
+			return nil, fmt.Errorf("a docker archive holds one platform and %s has %d: pass one --platform", n.Image.Ref(), len(im.Manifests))
 		}
 		img, err := n.Index.Image(im.Manifests[0].Digest)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tag, err := name.NewTag(n.Image.Ref())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		refs[tag] = img
 	}
-	return ReplaceFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
+	return stageFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
 }
 
 func push(ctx context.Context, repo string, images []Named) error {

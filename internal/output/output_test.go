@@ -3,6 +3,7 @@ package output
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,4 +181,85 @@ func TestDockerArchiveNeedsOnePlatform(t *testing.T) {
 	if err := Write(context.Background(), Target{DockerArchive, dest}, []Named{{Image: img, Index: randomIndex(t, 1)}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// brokenImage is an image whose layer cannot be read, as when a cached blob vanishes mid-write.
+type brokenImage struct{ v1.Image }
+
+func (b brokenImage) Layers() ([]v1.Layer, error) { return nil, errHalfway }
+
+// TestFailedWriteKeepsSBOMsAndImages writes an output and its SBOMs, then fails a second write
+// of each kind: the previous SBOMs and images stay together, nothing new is left beside them.
+func TestFailedWriteKeepsSBOMsAndImages(t *testing.T) {
+	img := catalog.KubeletImage("v1.37.2", "trixie")
+	for _, kind := range []Kind{OCI, OCIArchive, DockerArchive} {
+		t.Run(string(kind), func(t *testing.T) {
+			dir := t.TempDir()
+			target := Target{kind, filepath.Join(dir, "out")}
+			artifact, err := random.Image(16, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := []Named{{Image: img, Index: randomIndex(t, 1), SBOMs: []SBOM{{FileName: "a.spdx.json", Data: []byte("old"), Artifact: artifact}}}}
+			if err := Write(context.Background(), target, good); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, dir)
+
+			r, err := random.Image(64, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			broken := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: brokenImage{r}})
+			bad := []Named{{Image: img, Index: broken, SBOMs: []SBOM{{FileName: "a.spdx.json", Data: []byte("new"), Artifact: artifact}}}}
+			if err := Write(context.Background(), target, bad); err == nil {
+				t.Fatal("writing a broken image succeeded")
+			}
+			if after := snapshot(t, dir); after != before {
+				t.Errorf("a failed write changed the outputs:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// TestCommitAllRollsBack puts two staged outputs in place where the second cannot go: the
+// first is put back as it was.
+func TestCommitAllRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("old a"), 0o644)
+	sa, err := stageFile(a, func(f *os.File) error { _, err := f.WriteString("new a"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := stageFile(b, func(f *os.File) error { _, err := f.WriteString("new b"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(sb.tmp) // the second commit fails
+	if err := commitAll(sa, sb); err == nil {
+		t.Fatal("commit succeeded")
+	}
+	if got, _ := os.ReadFile(a); string(got) != "old a" {
+		t.Errorf("a = %q after the rollback", got)
+	}
+	if names := entries(t, dir); len(names) != 1 {
+		t.Errorf("left behind: %q", names)
+	}
+}
+
+// snapshot describes every file under dir with its content's length and first bytes.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "%s:%d:%.8x ", rel, len(data), data)
+		return nil
+	})
+	return b.String()
 }
