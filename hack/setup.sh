@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Installs what ckubelet's build and tests need on a Debian host, idempotently: only missing
 # packages are installed, and apt-get update runs only when something is missing.
-#   hack/setup.sh          build + test tools: qemu-user-static, containerd, runc, and the C
-#                          (cross) compilers with static libcs that the pause image is built with
-#   hack/setup.sh --cgo    nothing more today: `ckubelet build --cgo` uses the same compilers
+#   build: the C (cross) compilers with static libcs that the pause image (and --cgo) is built
+#          with, qemu-user-static to run foreign binaries (UPX probes), upx-ucl
+#   tests: containerd and runc, iproute2 (network namespaces), iptables (the CNI bridge and
+#          portmap plugins containerd runs on the host), Debian's docker-registry
 set -euo pipefail
 
-want=(qemu-user-static containerd runc gcc libc6-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross)
-for arg in "$@"; do
-  case "$arg" in
-    --cgo) ;;
-    *) echo "hack/setup.sh: unknown option $arg (known: --cgo)" >&2; exit 2 ;;
-  esac
-done
+want=(qemu-user-static containerd runc gcc libc6-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+  iproute2 iptables docker-registry)
+if [ $# -gt 0 ]; then
+  echo "hack/setup.sh: takes no options" >&2
+  exit 2
+fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "hack/setup.sh: the go command is missing; install Go 1.26 or newer (https://go.dev/dl) and put it on PATH" >&2

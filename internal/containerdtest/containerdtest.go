@@ -8,7 +8,7 @@
 //
 // Requirements: root, and containerd, ctr, containerd-shim-runc-v2 and runc on PATH (Debian packages
 // "containerd" and "runc", installed by hack/setup.sh). Without them Start skips the test, or fails it when
-// CKUBELET_REQUIRE_CONTAINERD is set, so CI cannot silently skip these tests.
+// CKUBELET_REQUIRE_TOOLS is set (see internal/testenv), so CI cannot silently skip these tests.
 package containerdtest
 
 import (
@@ -25,14 +25,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // Namespace is the containerd namespace images are imported into and containers run in.
 const Namespace = "ckubelet"
-
-// RequireEnv names the environment variable that turns a missing prerequisite into a test failure
-// instead of a skip; CI sets it because it installs containerd and runc.
-const RequireEnv = "CKUBELET_REQUIRE_CONTAINERD"
 
 // SnapshotterEnv, when set (e.g. "native"), forces the snapshotter instead of picking one.
 const SnapshotterEnv = "CKUBELET_CONTAINERD_SNAPSHOTTER"
@@ -164,11 +162,7 @@ func checkPrerequisites(t testing.TB) {
 	if len(problems) == 0 {
 		return
 	}
-	msg := "containerdtest: " + strings.Join(problems, "; ")
-	if os.Getenv(RequireEnv) != "" {
-		t.Fatalf("%s (%s is set: failing instead of skipping)", msg, RequireEnv)
-	}
-	t.Skip(msg)
+	testenv.Missing(t, "containerdtest: %s", strings.Join(problems, "; "))
 }
 
 // waitReady polls until the daemon answers on its socket, or fails early if it exits.

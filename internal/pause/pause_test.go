@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // k8sVersion is a release whose module zip is in this project's module cache; its pause tag is
@@ -37,7 +38,7 @@ func k8sDir(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
-		t.Skipf("go env GOMODCACHE: %v", err)
+		testenv.Missing(t, "go env GOMODCACHE: %v", err)
 	}
 	dir := filepath.Join(strings.TrimSpace(string(out)), "k8s.io", "kubernetes@"+k8sVersion)
 	if _, err := os.Stat(filepath.Join(dir, sourcePath)); err == nil {
@@ -48,7 +49,7 @@ func k8sDir(t *testing.T) string {
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
 	if out, err = cmd.Output(); err != nil {
-		t.Skipf("k8s.io/kubernetes@%s not in the module cache and not downloadable: %v", k8sVersion, err)
+		testenv.Missing(t, "k8s.io/kubernetes@%s not in the module cache and not downloadable: %v", k8sVersion, err)
 	}
 	var m struct{ Dir string }
 	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
@@ -146,7 +147,7 @@ func runner(t *testing.T, p catalog.Platform) []string {
 	}
 	q := "qemu-" + qemuArch[p.GOARCH()] + "-static"
 	if _, err := exec.LookPath(q); err != nil {
-		t.Skipf("%s missing: run hack/setup.sh", q)
+		testenv.Missing(t, "%s missing: run hack/setup.sh", q)
 	}
 	return []string{q}
 }

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 func mountSpec() Spec {
@@ -118,7 +120,7 @@ func mustReadlink(t *testing.T, p string) string {
 	t.Helper()
 	link, err := os.Readlink(p)
 	if err != nil {
-		t.Skipf("needs a Debian amd64 host: %v", err)
+		testenv.Missing(t, "needs a Debian amd64 host: %v", err)
 	}
 	return link
 }
@@ -174,9 +176,7 @@ func TestBuildDeterministic(t *testing.T) {
 
 // TestChroot runs a command of a built tree, the real test that the closure is complete.
 func TestChroot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
-	}
+	testenv.Root(t) // chroot
 	f := newFixture(t)
 	hostMount(f)
 	out := filepath.Join(t.TempDir(), "rootfs")

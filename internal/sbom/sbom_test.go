@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckubelet/ckubelet/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -24,7 +25,7 @@ func buildHello(t *testing.T) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command:", err)
+		testenv.Missing(t, "no go command: %v", err)
 	}
 	dir := t.TempDir()
 	files := map[string]string{

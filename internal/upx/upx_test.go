@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // probeProgram is a small static Go program (~1.5 MB stripped, enough for UPX to accept) that
@@ -65,13 +66,13 @@ func needTools(t *testing.T, p catalog.Platform) *Packer {
 	t.Helper()
 	pk, err := Find(t.TempDir())
 	if err != nil {
-		t.Skip(err) // says: install upx-ucl: run hack/setup.sh
+		testenv.Missing(t, "%v", err) // says: install upx-ucl: run hack/setup.sh
 	}
 	if _, _, err := probeCommand("/bin/true", p, nil); err != nil {
-		t.Skip(err) // says: install qemu-user-static: run hack/setup.sh
+		testenv.Missing(t, "%v", err) // says: install qemu-user-static: run hack/setup.sh
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to build the probe program")
+		testenv.Missing(t, "no go command to build the probe program")
 	}
 	return pk
 }

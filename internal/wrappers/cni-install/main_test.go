@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // TestMain lets the test binary act as cni-install for the tests that run it.
@@ -34,7 +36,7 @@ var both = []string{"bridge", "loopback"}
 
 func TestMainExec(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh")
+		testenv.Missing(t, "no /bin/sh")
 	}
 	self, err := os.Executable()
 	must(t, err)
@@ -186,7 +188,7 @@ func TestStaticBuild(t *testing.T) {
 	}
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command")
+		testenv.Missing(t, "no go command")
 	}
 	src := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(src, "go.mod"), []byte("module cni-install\n\ngo 1.24\n"), 0o644))
