@@ -12,7 +12,6 @@ import (
 	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
-	"github.com/ckubelet/ckubelet/internal/progress"
 	"github.com/ckubelet/ckubelet/internal/report"
 	"github.com/ckubelet/ckubelet/internal/upx"
 )
@@ -21,6 +20,7 @@ func newBuildCommand() *cobra.Command {
 	var (
 		version, platforms, out, compression, cacheDir, lockfile, flavors string
 		cgo, verbose, pack                                                bool
+		shown                                                             progressFlag
 		deb                                                               debianFlags
 	)
 	cmd := &cobra.Command{
@@ -58,7 +58,10 @@ func newBuildCommand() *cobra.Command {
 			if verbose {
 				goOutput = os.Stderr
 			}
-			prog := progress.New(os.Stderr)
+			prog, err := shown.reporter()
+			if err != nil {
+				return err
+			}
 			res, err := build.Run(cmd.Context(), build.Options{
 				KubernetesVersion: version,
 				Selection:         selection,
@@ -84,7 +87,7 @@ func newBuildCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes release: latest, supported (newest patch of each supported minor), MAJOR.MINOR (newest patch) or vX.Y.Z")
+	f.StringVar(&version, "kubernetes-version", "latest", "Kubernetes releases, comma-separated: latest, supported (newest patch of each supported minor), MAJOR.MINOR (newest patch) or vX.Y.Z")
 	f.StringVar(&platforms, "platform", catalog.DefaultPlatforms, "comma-separated platforms")
 	f.StringVar(&flavors, "flavor", catalog.DefaultSelection, "comma-separated: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, or all")
 	f.StringVar(&out, "output", output.DefaultTarget, "oci:DIR, oci-archive:FILE, docker-archive:FILE (one platform) or registry:REPO")
@@ -96,6 +99,7 @@ func newBuildCommand() *cobra.Command {
 	f.BoolVar(&verbose, "verbose", false, "show the go command's output")
 	f.StringVar(&lockfile, "lockfile", "", "install exactly the Debian packages of this lock file (see ckubelet lock); fail if the archive resolves differently")
 	deb.register(f)
+	shown.register(f)
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
@@ -37,7 +39,7 @@ type Options struct {
 	Lock     *debian.Lock
 	CacheDir string
 	Verbose  io.Writer // the go command's output, when set
-	Progress *progress.Progress
+	Progress progress.Reporter
 }
 
 // DefaultCacheDir is where builds keep compiled binaries, module files, packages and layer blobs.
@@ -75,19 +77,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.preflight(ctx); err != nil {
+		return nil, err
+	}
 	versions, err := step(b, "resolve Kubernetes version", func() ([]catalog.Version, string, error) {
-		available, err := b.gocmd.ListVersions(ctx, gobuild.KubernetesModule)
-		if err != nil {
-			return nil, "", err
-		}
-		vs, err := catalog.ResolveVersions(o.KubernetesVersion, available)
-		var notListed *catalog.NotListedError
-		if errors.As(err, &notListed) {
-			// Not in the proxy's list is not yet unknown: ask for the version itself.
-			if _, dlErr := b.gocmd.Download(ctx, gobuild.KubernetesModule, string(notListed.Version)); dlErr == nil {
-				vs, err = []catalog.Version{notListed.Version}, nil
-			}
-		}
+		vs, err := b.resolveVersions(ctx, o.KubernetesVersion)
 		return vs, fmt.Sprint(vs), err
 	})
 	if err != nil {
@@ -117,23 +111,80 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return &Result{Versions: versions, Images: named, Timings: b.timings, Warnings: b.warnings}, nil
 }
 
+// resolveVersions resolves a comma list of --kubernetes-version values, each latest, supported,
+// MAJOR.MINOR or vX.Y.Z, against the Go module proxy; duplicates are built once.
+func (b *builder) resolveVersions(ctx context.Context, requested string) ([]catalog.Version, error) {
+	available, err := b.gocmd.ListVersions(ctx, gobuild.KubernetesModule)
+	if err != nil {
+		return nil, err
+	}
+	var out []catalog.Version
+	for _, part := range strings.Split(requested, ",") {
+		vs, err := catalog.ResolveVersions(strings.TrimSpace(part), available)
+		var notListed *catalog.NotListedError
+		if errors.As(err, &notListed) {
+			// Not in the proxy's list is not yet unknown: the proxy lists only some versions.
+			if _, dlErr := b.gocmd.Download(ctx, gobuild.KubernetesModule, string(notListed.Version)); dlErr == nil {
+				vs, err = []catalog.Version{notListed.Version}, nil
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// preflight checks, before anything is downloaded or compiled (kubelet takes minutes), what can
+// fail for reasons outside the build: where the output goes, the go command's verification
+// settings, and the Debian archive, whose packages are resolved for every platform now.
+func (b *builder) preflight(ctx context.Context) error {
+	o := b.opts
+	if _, err := step(b, "check output "+o.Output.String(), func() (struct{}, string, error) {
+		return struct{}{}, "", o.Output.Check(ctx, len(o.Platforms))
+	}); err != nil {
+		return err
+	}
+	if _, err := step(b, "check the go command's verification settings", func() (struct{}, string, error) {
+		return struct{}{}, "", b.gocmd.CheckVerification(ctx)
+	}); err != nil {
+		return err
+	}
+	if len(o.Selection.Flavors) == 0 && !o.Selection.KubeProxy {
+		return nil // pause has no userland
+	}
+	for _, p := range o.Platforms {
+		if _, err := b.resolvePackages(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // builder holds what the steps of one build share.
 type builder struct {
 	opts     Options
 	gocmd    *gobuild.Go
 	debian   *debian.Client
 	packer   *upx.Packer // nil without --upx
-	progress *progress.Progress
+	progress progress.Reporter
 	timings  []Timing
 	warnings []string
-	// userlandPackages caches, per Debian architecture, the resolved and extracted packages.
+	// resolved and userlandPackages cache, per Debian architecture, the resolved packages and
+	// their extracted trees.
+	resolved         map[string][]debian.Package
 	userlandPackages map[string]*archPackages
 }
 
 func newBuilder(o Options) (*builder, error) {
-	b := &builder{opts: o, gocmd: &gobuild.Go{Verbose: o.Verbose}, progress: o.Progress, userlandPackages: map[string]*archPackages{}}
+	b := &builder{opts: o, gocmd: &gobuild.Go{Verbose: o.Verbose}, progress: o.Progress, resolved: map[string][]debian.Package{}, userlandPackages: map[string]*archPackages{}}
 	if b.progress == nil {
-		b.progress = progress.New(io.Discard)
+		b.progress = progress.Quiet{}
 	}
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache directory: %w", err)

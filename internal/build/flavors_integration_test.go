@@ -170,25 +170,42 @@ func TestAllFlavors(t *testing.T) {
 	}
 }
 
-// TestUserlandSharedAcrossVersions builds kubelet and the cni flavor for two Kubernetes versions: a
-// node upgrading downloads the new kubelet layer only.
+// previousVersion is the patch release before testVersion: upgrades go from it to testVersion.
+const previousVersion = "v1.37.1"
+
+// TestUserlandSharedAcrossVersions builds kubelet, the cni flavor and pause for two Kubernetes
+// versions in one build: a node upgrading downloads the new kubelet layer only, and pause, the
+// same source in both, is one image.
 func TestUserlandSharedAcrossVersions(t *testing.T) {
-	var results []*Result
-	for _, version := range []string{testVersion, "v1.36.3"} {
-		o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
-		o.KubernetesVersion = version
-		o.Selection, _ = catalog.ParseSelection("kubelet,cni")
-		results = append(results, buildWith(t, o))
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o.KubernetesVersion = testVersion + "," + previousVersion
+	o.Selection, _ = catalog.ParseSelection("kubelet,cni,pause")
+	res := buildWith(t, o)
+	var refs []string
+	for _, n := range res.Images {
+		refs = append(refs, n.Image.Ref())
 	}
-	a, b := results[0], results[1]
-	la, lb := layerDigests(t, imageFor(t, &a.Images[0], "linux/amd64")), layerDigests(t, imageFor(t, &b.Images[0], "linux/amd64"))
+	want := []string{"kubelet:" + testVersion + "-trixie", "kubelet:" + testVersion + "-cni-trixie", "pause:3.10.2",
+		"kubelet:" + previousVersion + "-trixie", "kubelet:" + previousVersion + "-cni-trixie"}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("images %q, want %q", refs, want)
+	}
+	im, err := res.Images[2].Index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 1 || len(res.Images[2].SBOMs) != 1 {
+		t.Errorf("pause: %d manifests, %d SBOMs; want one image for both versions", len(im.Manifests), len(res.Images[2].SBOMs))
+	}
+	a, b := &res.Images[0], &res.Images[3]
+	la, lb := layerDigests(t, imageFor(t, a, "linux/amd64")), layerDigests(t, imageFor(t, b, "linux/amd64"))
 	if la[0] != lb[0] || la[1] == lb[1] {
-		t.Fatalf("%s layers %v, v1.36.3 layers %v: want the same userland and different kubelets", testVersion, la, lb)
+		t.Fatalf("%s layers %v, %s layers %v: want the same userland and different kubelets", testVersion, la, previousVersion, lb)
 	}
 	// The CNI plugins are released on their own: the same release is the same layer in both.
-	ca, cb := layerDigests(t, imageFor(t, &a.Images[1], "linux/amd64")), layerDigests(t, imageFor(t, &b.Images[1], "linux/amd64"))
+	ca, cb := layerDigests(t, imageFor(t, &res.Images[1], "linux/amd64")), layerDigests(t, imageFor(t, &res.Images[4], "linux/amd64"))
 	if ca[2] != cb[2] {
-		t.Errorf("CNI layer %s in %s, %s in v1.36.3: want one layer", ca[2], testVersion, cb[2])
+		t.Errorf("CNI layer %s in %s, %s in %s: want one layer", ca[2], testVersion, cb[2], previousVersion)
 	}
 }
 

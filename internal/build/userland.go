@@ -73,7 +73,10 @@ var notShipped = []string{
 // resolvePackages resolves the userland packages of a platform, checked against the lock.
 func (b *builder) resolvePackages(ctx context.Context, p catalog.Platform) ([]debian.Package, error) {
 	arch := p.DebianArch()
-	return step(b, fmt.Sprintf("resolve Debian %s/%s", b.opts.Debian.Suite, arch), func() ([]debian.Package, string, error) {
+	if pkgs, ok := b.resolved[arch]; ok {
+		return pkgs, nil
+	}
+	pkgs, err := step(b, fmt.Sprintf("resolve Debian %s/%s", b.opts.Debian.Suite, arch), func() ([]debian.Package, string, error) {
 		ix, err := b.debian.Index(ctx, arch)
 		if err != nil {
 			return nil, "", err
@@ -94,6 +97,10 @@ func (b *builder) resolvePackages(ctx context.Context, p catalog.Platform) ([]de
 		}
 		return pkgs, fmt.Sprintf("%d packages", len(pkgs)), nil
 	})
+	if err == nil {
+		b.resolved[arch] = pkgs
+	}
+	return pkgs, err
 }
 
 // packages resolves, fetches and extracts a platform's userland packages, once per build.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -99,6 +100,9 @@ func NewClient(src Source, cacheDir string, opts ...Option) (*Client, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = time.Minute
+	// A mirror that accepts no connection is reported within seconds, not after the system's
+	// TCP timeout of minutes per attempt.
+	transport.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	c := &Client{
 		src:       src,
 		mirror:    u,

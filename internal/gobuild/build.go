@@ -41,7 +41,7 @@ func (t Target) CC() (string, error) {
 		cc = "gcc"
 	}
 	if _, err := exec.LookPath(cc); err != nil {
-		return "", fmt.Errorf("--cgo build for %s needs %s: run hack/setup.sh --cgo", t.Platform, cc)
+		return "", fmt.Errorf("--cgo build for %s needs %s: run hack/setup.sh", t.Platform, cc)
 	}
 	return cc, nil
 }
