@@ -5,18 +5,16 @@ package build
 import (
 	"archive/tar"
 	"context"
+	"encoding/base64"
 	"io"
-	"log"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -27,6 +25,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/registrytest"
 )
 
 // testVersion is pinned so that the suite does not change when upstream releases.
@@ -194,20 +193,22 @@ func TestDockerArchiveRunsInContainerd(t *testing.T) {
 	}
 }
 
-// TestPushToRegistry pushes the multi-arch index to an in-process registry and pulls it back.
+// TestPushToRegistry pushes the multi-arch index to Debian's docker-registry behind htpasswd,
+// with credentials from a docker config, and pulls it back.
 func TestPushToRegistry(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	u, err := url.Parse(srv.URL)
+	reg := registrytest.Start(t, registrytest.Options{User: "ckubelet", Password: "s3cret"})
+	config := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("ckubelet:s3cret"))
+	if err := os.WriteFile(filepath.Join(config, "config.json"), []byte(`{"auths":{"`+reg.Addr+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", config)
+	res := buildTo(t, "registry:"+reg.Addr+"/ckubelet", "linux/amd64,linux/arm64")
+	ref, err := name.ParseReference(reg.Addr + "/ckubelet/" + res.Images[0].Image.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := buildTo(t, "registry:"+u.Host+"/ckubelet", "linux/amd64,linux/arm64")
-	ref, err := name.ParseReference(u.Host + "/ckubelet/" + res.Images[0].Image.Ref())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pulled, err := remote.Index(ref)
+	pulled, err := remote.Index(ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if err != nil {
 		t.Fatal(err)
 	}
