@@ -140,7 +140,7 @@ func TestBuildAllPlatformsRunsKubelet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cf.Config.Labels[KubernetesVersionLabel] != testVersion || cf.Config.Entrypoint[0] != "/usr/bin/kubelet" {
+			if cf.Config.Labels[catalog.KubernetesVersionLabel] != testVersion || cf.Config.Entrypoint[0] != "/usr/bin/kubelet" {
 				t.Errorf("config: labels %v entrypoint %v", cf.Config.Labels, cf.Config.Entrypoint)
 			}
 			root := extract(t, img)

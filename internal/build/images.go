@@ -279,15 +279,15 @@ func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, se
 	if err != nil {
 		return err
 	}
-	kubeletLayer, err := v.binaryLayer(v.layers, fmt.Sprintf("/usr/bin/kubelet %s from %s@%s %s", v.version, v.kubernetes.Module.Path, v.kubernetes.Module.Version, v.kubernetes.Module.Sum),
-		map[string]string{"/usr/bin/kubelet": kubelet.Path}, nil)
+	kubeletLayer, err := v.binaryLayer(v.layers, fmt.Sprintf("%s %s from %s@%s %s", catalog.KubeletBinary, v.version, v.kubernetes.Module.Path, v.kubernetes.Module.Version, v.kubernetes.Module.Sum),
+		map[string]string{catalog.KubeletBinary: kubelet.Path}, nil)
 	if err != nil {
 		return err
 	}
 	extras := &flavorExtras{versionBuild: v, platform: p}
 	for _, f := range v.opts.Selection.Flavors {
 		layers := []oci.Layer{ul.Layer, kubeletLayer}
-		binaries := map[string]string{"/usr/bin/kubelet": kubelet.Path}
+		binaries := map[string]string{catalog.KubeletBinary: kubelet.Path}
 		entrypoint := catalog.KubeletEntrypoint
 		if f.Kubeadm {
 			ls, bins, err := extras.kubeadm(ctx)
@@ -304,7 +304,7 @@ func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, se
 			}
 			layers = append(layers, l)
 			addAll(binaries, bins)
-			entrypoint = append(slices.Clone(cniInstallEntrypoint), catalog.KubeletEntrypoint...)
+			entrypoint = append(slices.Clone(catalog.CNIInstallEntrypoint), catalog.KubeletEntrypoint...)
 		}
 		name := catalog.FlavorImage(v.version, f, v.opts.Debian.Suite)
 		err := v.add(set, name, oci.ImageSpec{
@@ -327,11 +327,6 @@ func addAll(dst, src map[string]string) {
 		dst[k] = val
 	}
 }
-
-// cniInstallEntrypoint installs the image's CNI plugins into the host's /opt/cni/bin, mounted at
-// /host/opt/cni/bin, then execs kubelet: since Kubernetes 1.24 the container runtime, not
-// kubelet, runs CNI plugins, and it runs them from the host.
-var cniInstallEntrypoint = []string{"/usr/bin/cni-install", "--from=/opt/cni/bin", "--to=/host/opt/cni/bin", "--"}
 
 // crictlConfig points crictl at containerd's socket, the runtime kubeadm finds first; CRI-O users
 // pass --runtime-endpoint unix:///run/crio/crio.sock.
@@ -378,16 +373,16 @@ func (e *flavorExtras) kubeadm(ctx context.Context) ([]oci.Layer, map[string]str
 		return nil, nil, err
 	}
 	crictlLayer, err := e.binaryLayer(crictlLayers, "crictl "+e.criTools.Module.Version,
-		map[string]string{"/usr/bin/crictl": crictlPath}, map[string][]byte{"/etc/crictl.yaml": []byte(crictlConfig)})
+		map[string]string{catalog.CrictlBinary: crictlPath}, map[string][]byte{catalog.CrictlConfig: []byte(crictlConfig)})
 	if err != nil {
 		return nil, nil, err
 	}
-	kubeadmLayer, err := e.binaryLayer(e.layers, "kubeadm "+string(e.version), map[string]string{"/usr/bin/kubeadm": kubeadmPath}, nil)
+	kubeadmLayer, err := e.binaryLayer(e.layers, "kubeadm "+string(e.version), map[string]string{catalog.KubeadmBinary: kubeadmPath}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
-	bins := map[string]string{"/usr/bin/kubeadm": kubeadm.Path, "/usr/bin/crictl": crictl.Path}
+	bins := map[string]string{catalog.KubeadmBinary: kubeadm.Path, catalog.CrictlBinary: crictl.Path}
 	e.kubeadmLayers, e.kubeadmBins = []oci.Layer{crictlLayer, kubeadmLayer}, bins
 	return e.kubeadmLayers, bins, nil
 }
@@ -431,13 +426,13 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	multicallPath := "/opt/cni/bin/" + gobuild.MulticallName
+	multicallPath := catalog.CNIBinDir + "/" + gobuild.MulticallName
 	entries := []oci.Entry{
 		oci.File(multicallPath, packed, 0o755),
-		oci.File("/usr/bin/cni-install", installer.Path, 0o755),
+		oci.File(catalog.CNIInstallBinary, installer.Path, 0o755),
 	}
 	for _, name := range names {
-		entries = append(entries, oci.Entry{Path: "/opt/cni/bin/" + name, Mode: fs.ModeSymlink | 0o777, Link: gobuild.MulticallName})
+		entries = append(entries, oci.Entry{Path: catalog.CNIBinDir + "/" + name, Mode: fs.ModeSymlink | 0o777, Link: gobuild.MulticallName})
 	}
 	cniLayers, err := e.componentLayers(e.cniPlugins)
 	if err != nil {
@@ -448,7 +443,7 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 		return oci.Layer{}, nil, err
 	}
 	// The SBOM reads module lists from the unpacked binaries: UPX hides Go's build info.
-	bins := map[string]string{multicallPath: bin.Path, "/usr/bin/cni-install": installer.Path}
+	bins := map[string]string{multicallPath: bin.Path, catalog.CNIInstallBinary: installer.Path}
 	if e.cniLayers == nil {
 		e.cniLayers, e.cniBins = map[string]oci.Layer{}, map[string]map[string]string{}
 	}
@@ -483,7 +478,7 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 	if err != nil {
 		return err
 	}
-	bins := map[string]string{"/usr/local/bin/kube-proxy": proxy.Path}
+	bins := map[string]string{catalog.KubeProxyBinary: proxy.Path}
 	l, err := v.binaryLayer(v.layers, "kube-proxy "+string(v.version), bins, nil)
 	if err != nil {
 		return err
@@ -492,7 +487,7 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 	return v.add(set, catalog.KubeProxyImage(v.version, v.opts.Debian.Suite), oci.ImageSpec{
 		Platform:   p,
 		Layers:     []oci.Layer{ul.Layer, l},
-		Entrypoint: []string{"/usr/local/bin/kube-proxy"},
+		Entrypoint: []string{catalog.KubeProxyBinary},
 		Env:        oci.DefaultEnv,
 		Labels:     v.labels("kube-proxy", ""),
 		Created:    v.created,
@@ -515,15 +510,15 @@ func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *
 		return err
 	}
 	ls := &oci.Layers{CacheDir: v.opts.CacheDir, Compression: v.opts.Compression, Time: t}
-	l, err := v.binaryLayer(ls, "pause "+v.pauseTag+" from Kubernetes' build/pause/linux/pause.c", map[string]string{"/pause": bin}, nil)
+	l, err := v.binaryLayer(ls, "pause "+v.pauseTag+" from Kubernetes' build/pause/linux/pause.c", map[string]string{catalog.PauseBinary: bin}, nil)
 	if err != nil {
 		return err
 	}
 	return v.add(set, catalog.PauseImage(v.pauseTag), oci.ImageSpec{
 		Platform:   p,
 		Layers:     []oci.Layer{l},
-		Entrypoint: []string{"/pause"},
-		User:       "65535:65535", // as upstream's pause image
+		Entrypoint: []string{catalog.PauseBinary},
+		User:       catalog.PauseUser,
 		Labels: map[string]string{
 			"org.opencontainers.image.title":       "pause",
 			"org.opencontainers.image.description": "pause " + v.pauseTag + ", Kubernetes' pod sandbox process, built by ckubelet",
@@ -549,16 +544,10 @@ func (v *versionBuild) labels(title, flavor string) map[string]string {
 		"org.opencontainers.image.source":      "https://github.com/kubernetes/kubernetes",
 		// Module zips carry no git commit; the checksum-database hash names the exact source tree.
 		"org.opencontainers.image.revision": k8s.Path + "@" + k8s.Version + " " + k8s.Sum,
-		KubernetesVersionLabel:              string(v.version),
+		catalog.KubernetesVersionLabel:      string(v.version),
 	}
 	if flavor != "" {
-		l[FlavorLabel] = flavor
+		l[catalog.FlavorLabel] = flavor
 	}
 	return l
 }
-
-// Labels ckubelet adds to every image.
-const (
-	KubernetesVersionLabel = "dev.ckubelet.kubernetes.version"
-	FlavorLabel            = "dev.ckubelet.flavor"
-)

@@ -60,16 +60,6 @@ func userlandTime() (time.Time, error) {
 	return gobuild.BuildDate(&gobuild.Module{})
 }
 
-// notShipped are dependencies that only maintainer scripts, or tools the images leave out, use
-// (xfs_scrub's ICU, util-linux's PAM and sqlite users, …). Following them would download tens of
-// megabytes whose files are never selected; a library the selected files do need and that was
-// excluded here makes the rootfs stage fail, naming it.
-var notShipped = []string{
-	"debconf", "perl-base", "python3", "openssl",
-	"libicu76", "libglib2.0-0t64", "libsqlite3-0", "libdb5.3t64", "libstdc++6",
-	"libpam-runtime", "libpam-modules", "libpam-modules-bin", "libpam0g", "libsystemd0",
-}
-
 // resolvePackages resolves the userland packages of a platform, checked against the lock.
 func (b *builder) resolvePackages(ctx context.Context, p catalog.Platform) ([]debian.Package, error) {
 	arch := p.DebianArch()
@@ -86,7 +76,7 @@ func (b *builder) resolvePackages(ctx context.Context, p catalog.Platform) ([]de
 			names = append(names, spec.Packages...)
 		}
 		slices.Sort(names)
-		pkgs, err := ix.Resolve(slices.Compact(names), debian.Exclude(notShipped...))
+		pkgs, err := ix.Resolve(slices.Compact(names), debian.Exclude(rootfs.NotShipped...))
 		if err != nil {
 			return nil, "", err
 		}

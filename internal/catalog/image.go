@@ -16,13 +16,3 @@ func (i Image) Ref() string { return i.Repository + ":" + i.Tag }
 func KubeletImage(v Version, base string) Image {
 	return Image{Repository: "kubelet", Tag: fmt.Sprintf("%s-%s", v, base)}
 }
-
-// KubeletEntrypoint is the original project's entrypoint: the paths kubeadm writes, so that a node
-// joined by kubeadm needs no extra arguments. Arguments given to the container are appended.
-var KubeletEntrypoint = []string{
-	"/usr/bin/kubelet",
-	"--config=/var/lib/kubelet/config.yaml",
-	"--register-node",
-	"--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
-	"--kubeconfig=/etc/kubernetes/kubelet.conf",
-}

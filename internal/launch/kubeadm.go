@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 // How `ckubelet join` runs kubeadm (checked against k8s.io/kubernetes v1.37.2,
@@ -124,7 +126,7 @@ func JoinSpec(o JoinOptions) (Spec, error) {
 	return Spec{
 		Name:        o.Name,
 		Image:       o.Image,
-		Entrypoint:  []string{"/usr/bin/kubeadm"},
+		Entrypoint:  []string{catalog.KubeadmBinary},
 		Args:        args,
 		Privileged:  true,
 		HostNetwork: true,

@@ -6,6 +6,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 // Spec is the kubelet (or kubeadm) container, independent of the runtime that runs it.
@@ -123,19 +125,17 @@ func (c CRI) socketDir() string {
 	return path.Dir(c.SocketPath())
 }
 
-// Well-known paths shared by the kubelet and kubeadm containers.
+// Node paths the kubelet and kubeadm containers share (see catalog's image contract).
 const (
-	KubeletDir          = "/var/lib/kubelet"
-	KubeletConfigPath   = "/var/lib/kubelet/config.yaml" // what the image's entrypoint passes to --config
-	KubeadmFlagsPath    = "/var/lib/kubelet/kubeadm-flags.env"
-	KubernetesDir       = "/etc/kubernetes"
-	KubeletKubeconfig   = "/etc/kubernetes/kubelet.conf"
-	BootstrapKubeconfig = "/etc/kubernetes/bootstrap-kubelet.conf"
+	KubeletDir          = catalog.KubeletDir
+	KubeletConfigPath   = catalog.KubeletConfigPath // what the image's entrypoint passes to --config
+	KubeadmFlagsPath    = KubeletDir + "/kubeadm-flags.env"
+	KubernetesDir       = catalog.KubernetesDir
+	KubeletKubeconfig   = catalog.KubeletKubeconfig
+	BootstrapKubeconfig = catalog.BootstrapKubeconfig
 	// StaticPodDir is kubeadm's staticPodPath; kubelet logs an error every few seconds while it is
 	// missing, and on package installs the kubelet package creates it.
-	StaticPodDir = "/etc/kubernetes/manifests"
-	// HostCNIBinDir is where the CNI flavors' cni-install expects the host's /opt/cni/bin.
-	HostCNIBinDir = "/host/opt/cni/bin"
+	StaticPodDir = KubernetesDir + "/manifests"
 )
 
 // KubeletOptions are the inputs of KubeletSpec.
@@ -170,7 +170,7 @@ func KubeletSpec(o KubeletOptions) Spec {
 		same(o.CRI.StorageDir, true, RSlave),
 		same("/dev", false, RSlave),
 		same("/etc/cni/net.d", false, PropagationDefault),
-		{Source: "/opt/cni/bin", Destination: HostCNIBinDir},
+		{Source: "/opt/cni/bin", Destination: catalog.HostCNIBinDir},
 	}
 	if dir := o.CRI.socketDir(); dir != "" && !under(dir, "/run") {
 		// A socket outside /run (e.g. /var/run on a host where it is not a symlink) needs its own

@@ -29,6 +29,16 @@ var kubeletCommands = []struct {
 // wrappedIptables are the names kubelet and kube-proxy run that the image points at IptablesWrapper.
 var wrappedIptables = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
 
+// NotShipped are dependencies that only maintainer scripts, or tools the images leave out, use
+// (xfs_scrub's ICU, util-linux's PAM and sqlite users, …). Following them would download tens of
+// megabytes whose files are never selected; a library the selected files do need and that was
+// excluded here makes Build fail, naming it. The resolver leaves them out (debian.Exclude).
+var NotShipped = []string{
+	"debconf", "perl-base", "python3", "openssl",
+	"libicu76", "libglib2.0-0t64", "libsqlite3-0", "libdb5.3t64", "libstdc++6",
+	"libpam-runtime", "libpam-modules", "libpam-modules-bin", "libpam0g", "libsystemd0",
+}
+
 // kubeletPackages are the trixie packages KubeletUserland takes files from: the command providers
 // above, their shared libraries, and the data packages. Naming the libraries too keeps the list
 // complete for a resolver that does not follow Depends; one that does adds packages whose files
