@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
@@ -56,53 +57,66 @@ type Binary struct {
 // Fetch downloads (and verifies) every module the package needs for the target, so that the
 // compile step that follows does no network I/O.
 func (g *Go) Fetch(ctx context.Context, src *Source, pkg string) error {
-	_, err := g.run(ctx, src.Module.Dir, src.env(nil), "list", "-deps", "-tags", strings.Join(src.Tags, ","), pkg)
+	_, err := g.runSource(ctx, src, src.env(nil), "list", "-deps", "-tags", strings.Join(src.Tags, ","), pkg)
 	if err != nil {
 		return fmt.Errorf("fetching dependencies of %s@%s: %w", src.Module.Path, src.Module.Version, err)
 	}
 	return nil
 }
 
+// binKind is the cache kind of compiled binaries: bin/<key>/content/<name>.
+const binKind = "bin"
+
 // Build compiles pkg (e.g. "./cmd/kubelet", or "." for the module itself) of src for the target: -trimpath, stripped, with the
 // source's tags and version stamp. Results are cached under cacheDir keyed on every input that changes
-// the output, so an unchanged rebuild runs no compiler at all.
+// the output, so an unchanged rebuild runs no compiler at all. Concurrent builds, in one process
+// or several, may share cacheDir: each compiles into a directory of its own.
 func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string, t Target) (Binary, error) {
 	name := BinaryName(src, pkg)
 	cc, err := t.CC()
 	if err != nil {
 		return Binary{}, err
 	}
-	env := src.env([]string{
+	env, args := src.buildCommand(t, cc)
+	key, err := g.cacheKey(ctx, src, env, args, pkg, cc)
+	if err != nil {
+		return Binary{}, err
+	}
+	c := cache.Cache{Dir: cacheDir}
+	dir, ok, err := c.Get(binKind, key)
+	if err != nil {
+		return Binary{}, err
+	}
+	if ok {
+		return Binary{Name: name, Path: filepath.Join(dir, name), Cached: true}, nil
+	}
+	dir, err = c.Put(binKind, key, func(dir string) error {
+		if _, err := g.runSource(ctx, src, env, append(args, "-o", filepath.Join(dir, name), pkg)...); err != nil {
+			return fmt.Errorf("compiling %s for %s: %w", name, t.Platform, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Binary{}, err
+	}
+	return Binary{Name: name, Path: filepath.Join(dir, name)}, nil
+}
+
+// buildCommand is the environment and arguments of go build for the target, without -o and
+// the package.
+func (src *Source) buildCommand(t Target, cc string) (env, args []string) {
+	env = src.env([]string{
 		"GOOS=" + t.Platform.OS,
 		"GOARCH=" + t.Platform.GOARCH(),
 		"GOARM=" + t.Platform.GOARM(),
 		"CGO_ENABLED=" + map[bool]string{true: "1", false: "0"}[t.Cgo],
 		"CC=" + cc,
 	})
-	args := []string{"build", "-trimpath", "-buildvcs=false",
+	args = []string{"build", "-trimpath", "-buildvcs=false",
 		"-tags", strings.Join(src.Tags, ","),
 		"-ldflags", strings.Join(append([]string{"-s", "-w"}, src.LDFlags...), " "),
 	}
-	key, err := g.cacheKey(ctx, src, env, args, pkg, cc)
-	if err != nil {
-		return Binary{}, err
-	}
-	out := filepath.Join(cacheDir, "bin", key, name)
-	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return Binary{Name: name, Path: out, Cached: true}, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return Binary{}, err
-	}
-	tmp := out + ".tmp"
-	defer os.Remove(tmp)
-	if _, err := g.run(ctx, src.Module.Dir, env, append(args, "-o", tmp, pkg)...); err != nil {
-		return Binary{}, fmt.Errorf("compiling %s for %s: %w", name, t.Platform, err)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return Binary{}, err
-	}
-	return Binary{Name: name, Path: out}, nil
+	return env, args
 }
 
 // BinaryName is the name go build gives pkg's binary: its last path element, or the module's
@@ -123,12 +137,28 @@ func (src *Source) env(extra []string) []string {
 	}, extra...)
 }
 
-// cacheKey hashes everything that determines the binary: the verified module, our go.mod, the Go
-// toolchain the go command selects for it, the environment, the flags and the C compiler.
+// buildVars are the go command's settings that change what it builds, read with go env in the
+// build's environment so that `go env -w` counts as well as the environment. Some matter for
+// one GOARCH or with cgo only; keying on all of them costs a rebuild when an irrelevant one
+// changes, never a stale binary. GOVERSION is the toolchain the go command selects for the
+// module after GOTOOLCHAIN and go.mod's go and toolchain lines. GOROOT is left out: with
+// -trimpath, one Go release builds the same bytes wherever it is installed.
+var buildVars = []string{
+	"GOOS", "GOARCH", "GOAMD64", "GOARM", "GOARM64", "GO386", "GORISCV64", "GOPPC64", "GOMIPS", "GOMIPS64", "GOWASM",
+	"GOEXPERIMENT", "GOFLAGS", "GOFIPS140", "GOVERSION",
+	"CGO_ENABLED", "CC", "CXX", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_FFLAGS", "CGO_LDFLAGS", "PKG_CONFIG",
+}
+
+// cacheKey hashes everything that determines the binary: the verified module, our go.mod, the
+// go command's effective settings for the build, our environment, the flags and the C compiler.
 func (g *Go) cacheKey(ctx context.Context, src *Source, env, args []string, pkg, cc string) (string, error) {
-	goVersion, err := g.run(ctx, src.Module.Dir, env, "env", "GOVERSION")
+	out, err := g.run(ctx, src.Module.Dir, env, append([]string{"env", "-json"}, buildVars...)...)
 	if err != nil {
 		return "", err
+	}
+	settings := map[string]string{}
+	if err := json.Unmarshal(out, &settings); err != nil {
+		return "", fmt.Errorf("reading the go command's settings: %w", err)
 	}
 	modFile, err := os.ReadFile(src.ModFile)
 	if err != nil {
@@ -141,14 +171,14 @@ func (g *Go) cacheKey(ctx context.Context, src *Source, env, args []string, pkg,
 		}
 	}
 	h := sha256.New()
-	// Encoding a struct keeps the key stable and unambiguous.
+	// Encoding a struct keeps the key stable and unambiguous; maps are encoded sorted by key.
 	err = json.NewEncoder(h).Encode(struct {
 		Module, Version, Sum string
 		ModFile              []byte
-		GoVersion            string
+		Settings             map[string]string
 		Env, Args            []string
 		Pkg, CCVersion       string
-	}{src.Module.Path, src.Module.Version, src.Module.Sum, modFile, strings.TrimSpace(string(goVersion)),
+	}{src.Module.Path, src.Module.Version, src.Module.Sum, modFile, settings,
 		env, args, pkg, string(ccVersion)})
 	if err != nil {
 		return "", err

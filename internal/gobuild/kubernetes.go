@@ -17,11 +17,14 @@ import (
 // KubernetesModule is the module holding kubelet, kubeadm, kube-proxy and the control plane.
 const KubernetesModule = "k8s.io/kubernetes"
 
-// Source is a Go main module ready to build: a verified module in the read-only module cache plus
-// a go.mod of our own passed with -modfile, so nothing is copied.
+// Source is a Go main module ready to build: a verified module in the read-only module cache (or
+// generated sources in ckubelet's cache) plus a go.mod of our own passed with -modfile, so nothing
+// is copied.
 type Source struct {
 	Module  *Module
-	ModFile string // our go.mod; go.sum lives beside it
+	ModFile string // our go.mod, with the go command's go.sum beside it (see workingModFile)
+	// seedSum is the verified go.sum ours starts from and is reset to, "" for none.
+	seedSum string
 	// LDFlags are added to every binary built from this source (version stamping).
 	LDFlags []string
 	// Tags are the build tags every binary of this source is built with.
@@ -47,7 +50,7 @@ func (g *Go) PrepareKubernetes(ctx context.Context, cacheDir string, v catalog.V
 }
 
 // PrepareModule downloads path@version and writes its go.mod, rewritten by rewrite if given, with
-// its go.sum into the cache, to build the module in place with -modfile.
+// its go.sum into modfiles/ of the cache, to build the module in place with -modfile.
 func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, rewrite func([]byte) ([]byte, error)) (*Source, error) {
 	m, err := g.Download(ctx, path, version)
 	if err != nil {
@@ -62,26 +65,12 @@ func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, 
 			return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
 		}
 	}
-	dir := filepath.Join(cacheDir, "modfiles", m.Path+"@"+m.Version)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	seed := filepath.Join(m.Dir, "go.sum")
+	modFile, err := workingModFile(filepath.Join(cacheDir, "modfiles", m.Path+"@"+m.Version), gomod, seed)
+	if err != nil {
 		return nil, err
 	}
-	modPath := filepath.Join(dir, "go.mod")
-	if err := writeFileAtomic(modPath, gomod); err != nil {
-		return nil, err
-	}
-	// Keep the go.sum the go command completed on an earlier run; start from upstream's otherwise.
-	sumPath := filepath.Join(dir, "go.sum")
-	if _, err := os.Stat(sumPath); os.IsNotExist(err) {
-		sum, err := os.ReadFile(filepath.Join(m.Dir, "go.sum"))
-		if err != nil && !os.IsNotExist(err) {
-			return nil, err
-		}
-		if err := writeFileAtomic(sumPath, sum); err != nil {
-			return nil, err
-		}
-	}
-	return &Source{Module: m, ModFile: modPath}, nil
+	return &Source{Module: m, ModFile: modFile, seedSum: seed}, nil
 }
 
 // RewriteStagingReplaces replaces every `k8s.io/X => ./staging/src/k8s.io/X` with the published

@@ -2,13 +2,10 @@ package gobuild
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,37 +52,12 @@ func CNIMulticall(plugins *Source, available map[string]string, names []string, 
 	}
 	files["main.go"] = dispatcher(imports)
 
-	h := sha256.New()
-	for _, n := range slices.Sorted(maps.Keys(files)) {
-		fmt.Fprintf(h, "%s %d\n%s", n, len(files[n]), files[n])
+	src, err := generatedModule(cacheDir, MulticallName, plugins.Module.Version, files, plugins.seedSum)
+	if err != nil {
+		return nil, err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	dir := filepath.Join(cacheDir, "src", MulticallName+"-"+sum[:16])
-	for n, b := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755); err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(filepath.Join(dir, n), b); err != nil {
-			return nil, err
-		}
-	}
-	// Keep the go.sum the go command completed on an earlier run; start from upstream's otherwise.
-	sumPath := filepath.Join(dir, "go.sum")
-	if _, err := os.Stat(sumPath); os.IsNotExist(err) {
-		upstream, err := os.ReadFile(filepath.Join(filepath.Dir(plugins.ModFile), "go.sum"))
-		if err != nil && !os.IsNotExist(err) {
-			return nil, err
-		}
-		if err := writeFileAtomic(sumPath, upstream); err != nil {
-			return nil, err
-		}
-	}
-	return &Source{
-		Module:  &Module{Path: MulticallName, Version: plugins.Module.Version, Dir: dir, Sum: "sha256:" + sum},
-		ModFile: filepath.Join(dir, "go.mod"),
-		LDFlags: plugins.LDFlags,
-		Tags:    plugins.Tags,
-	}, nil
+	src.LDFlags, src.Tags = plugins.LDFlags, plugins.Tags
+	return src, nil
 }
 
 // multicallGoMod is the plugins module's go.mod, renamed, plus a requirement of the plugins module
