@@ -11,6 +11,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
@@ -36,6 +38,9 @@ const (
 
 // cacheSchema changes whenever Build changes how it produces the binary, so old entries are not reused.
 const cacheSchema = "pause/1"
+
+// cacheKind is the cache kind of pause binaries: pause/<key>/content/pause.
+const cacheKind = "pause"
 
 // toolchain is what builds pause for one GOARCH.
 type toolchain struct {
@@ -95,7 +100,8 @@ func Version(k8sDir string) (string, error) {
 // Build compiles pause.c statically for the platform with Debian's cross compilers
 // (x86_64-linux-gnu-gcc or gcc on amd64 hosts, aarch64-linux-gnu-gcc, arm-linux-gnueabihf-gcc), caching the result under
 // cacheDir keyed on source hash + compiler version + flags + platform. The output is reproducible
-// (same bytes for the same inputs) and stripped. The returned path is in the cache: never modify it.
+// (same bytes for the same inputs) and stripped, and checked to be a static executable for the
+// platform before it is cached. The returned path is in the cache: never modify it.
 func Build(ctx context.Context, k8sDir, cacheDir string, platform Platform) (path string, cached bool, err error) {
 	tc, ok := toolchains[platform.GOARCH()]
 	if platform.OS != "linux" || !ok || (platform.Arch == "arm" && platform.Variant != "v7") ||
@@ -120,49 +126,45 @@ func Build(ctx context.Context, k8sDir, cacheDir string, platform Platform) (pat
 	if err != nil {
 		return "", false, err
 	}
-	work := filepath.Join(cacheDir, "pause")
-	out := filepath.Join(work, key, "pause")
-	if err := verify(out, tc); err == nil {
-		return out, true, nil
-	}
-
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return "", false, err
-	}
-	// A private directory beside the cache entry: the rename below stays on one file system.
-	tmp, err := os.MkdirTemp(work, ".build-*")
+	c := cache.Cache{Dir: cacheDir}
+	dir, ok, err := c.Get(cacheKind, key)
 	if err != nil {
 		return "", false, err
 	}
-	defer os.RemoveAll(tmp)
-	env := compilerEnv(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "pause.c"), src, 0o644); err != nil {
+	if ok {
+		return filepath.Join(dir, "pause"), true, nil
+	}
+	dir, err = c.Put(cacheKind, key, func(dir string) error {
+		if err := compile(ctx, dir, cc, strip, src, version); err != nil {
+			return fmt.Errorf("pause for %s: %w", platform, err)
+		}
+		if err := verify(filepath.Join(dir, "pause"), tc); err != nil {
+			return fmt.Errorf("pause for %s: %w", platform, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return "", false, err
+	}
+	return filepath.Join(dir, "pause"), false, nil
+}
+
+// compile builds dir/pause from src, in dir, which holds nothing else afterwards.
+func compile(ctx context.Context, dir, cc, strip string, src []byte, version string) error {
+	env := compilerEnv(dir)
+	if err := os.WriteFile(filepath.Join(dir, "pause.c"), src, 0o644); err != nil {
+		return err
 	}
 	// The source goes in under a fixed relative name, so no path of this machine can reach the binary.
-	args := append(cflags(version, tmp), "-o", "pause", "pause.c")
-	if err := run(ctx, tmp, env, cc, args...); err != nil {
-		return "", false, fmt.Errorf("compiling pause for %s: %w", platform, err)
+	args := append(cflags(version, dir), "-o", "pause", "pause.c")
+	if err := run(ctx, dir, env, cc, args...); err != nil {
+		return fmt.Errorf("compiling: %w", err)
 	}
-	if err := run(ctx, tmp, env, strip, "pause"); err != nil {
-		return "", false, fmt.Errorf("stripping pause for %s: %w", platform, err)
-	}
-	built := filepath.Join(tmp, "pause")
-	if err := verify(built, tc); err != nil {
-		return "", false, fmt.Errorf("pause for %s: %w", platform, err)
+	if err := run(ctx, dir, env, strip, "pause"); err != nil {
+		return fmt.Errorf("stripping: %w", err)
 	}
 	// The mode is fixed rather than left to the umask, which differs between machines.
-	if err := os.Chmod(built, 0o755); err != nil {
-		return "", false, err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", false, err
-	}
-	// Rename is atomic: a concurrent build of the same key leaves one whole, identical file.
-	if err := os.Rename(built, out); err != nil {
-		return "", false, err
-	}
-	return out, false, nil
+	return errors.Join(os.Chmod(filepath.Join(dir, "pause"), 0o755), os.Remove(filepath.Join(dir, "pause.c")))
 }
 
 // cflags are the compiler flags for a build in dir.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/testenv"
 )
@@ -215,6 +216,36 @@ func TestBuild(t *testing.T) {
 			// Upstream's pause exits 0 on SIGINT and SIGTERM.
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 				t.Run(sig.String(), func(t *testing.T) { signalExits(t, argv, sig) })
+			}
+		})
+	}
+}
+
+// A damaged cached pause is detected and compiled again, to the same bytes.
+func TestBuildRebuildsCorruptCache(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("builds linux binaries")
+	}
+	dir := k8sDir(t)
+	ctx := context.Background()
+	for _, c := range cachetest.Corruptions {
+		t.Run(c.Name, func(t *testing.T) {
+			cacheDir := t.TempDir()
+			bin, _, err := Build(ctx, dir, cacheDir, amd64)
+			if err != nil {
+				if strings.Contains(err.Error(), "run hack/setup.sh") {
+					t.Skip(err)
+				}
+				t.Fatal(err)
+			}
+			good, _ := os.ReadFile(bin)
+			c.Corrupt(t, bin)
+			again, cached, err := Build(ctx, dir, cacheDir, amd64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(again); cached || again != bin || !bytes.Equal(got, good) {
+				t.Errorf("after the binary was %s: %s cached=%v; want it rebuilt at %s with the same bytes", c.Name, again, cached, bin)
 			}
 		})
 	}
