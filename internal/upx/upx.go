@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
@@ -31,8 +32,11 @@ import (
 // start: decompression at every exec adds ~0.1 s to a CNI plugin, ~0.5 s to crictl on amd64.
 var flags = []string{"--best", "--lzma"}
 
-// cacheFormat changes whenever the cache layout or key changes, so stale entries are never hit.
+// cacheFormat changes whenever the key changes meaning, so stale entries are never hit.
 const cacheFormat = 1
+
+// cacheKind is the cache kind of packed binaries: upx/<key>/content/<name>.
+const cacheKind = "upx"
 
 const (
 	defaultProbeTimeout = 60 * time.Second
@@ -46,8 +50,9 @@ const (
 // architecture before accepting it.
 type Packer struct {
 	Path string // upx or upx-ucl found on PATH
-	// CacheDir holds packed binaries as CacheDir/upx/<key>/<name>; the key covers the input's
-	// SHA-256, the upx version, flags, platform, name and probe.
+	// CacheDir holds packed binaries as CacheDir/upx/<key>/content/<name>, verified before
+	// every use (internal/cache); the key covers the input's SHA-256, the upx version, flags,
+	// platform, name and probe.
 	CacheDir string
 
 	probeTimeout time.Duration // 0 means defaultProbeTimeout; tests shorten it
@@ -121,70 +126,57 @@ func (pk *Packer) pack(ctx context.Context, src string, p catalog.Platform, prob
 	if err != nil {
 		return "", err
 	}
-	// A subdirectory, so CacheDir may be a cache root shared with other stages.
-	root := filepath.Join(pk.CacheDir, "upx")
-	final := filepath.Join(root, key, name)
-	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() {
-		return final, nil // accepted earlier: packed and probed with exactly these inputs
-	}
-
-	// Work in a private directory beside the cache entry so the result is renamed into place whole.
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", fmt.Errorf("create upx cache: %w", err)
-	}
-	tmp, err := os.MkdirTemp(root, ".pack-")
-	if err != nil {
-		return "", fmt.Errorf("create upx work directory: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	inDir, outDir := filepath.Join(tmp, "in"), filepath.Join(tmp, "out")
-	for _, d := range []string{inDir, outDir} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", err
-		}
-	}
-	// upx gets a copy, hashed while copying: src cannot be touched, and what is packed is what was keyed.
-	in, out := filepath.Join(inDir, name), filepath.Join(outDir, name)
-	copySum, srcSize, err := hashFile(src, &in)
+	c := cache.Cache{Dir: pk.CacheDir}
+	dir, ok, err := c.Get(cacheKind, key)
 	if err != nil {
 		return "", err
 	}
+	if ok {
+		return filepath.Join(dir, name), nil // accepted earlier: packed and probed with exactly these inputs
+	}
+	// Only a binary that passed its probe is put; a concurrent Pack of the same input that
+	// finishes first leaves its (identical) entry, which is then used.
+	dir, err = c.Put(cacheKind, key, func(dir string) error { return pk.packInto(ctx, dir, name, src, sum, p, probe) })
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
+}
+
+// packInto packs src, whose SHA-256 is sum, into dir/name and runs the probe on it. dir holds
+// nothing else afterwards.
+func (pk *Packer) packInto(ctx context.Context, dir, name, src, sum string, p catalog.Platform, probe Probe) error {
+	// upx gets a copy, hashed while copying: src cannot be touched, and what is packed is what was keyed.
+	in, out := filepath.Join(dir, ".input"), filepath.Join(dir, name)
+	defer os.Remove(in)
+	copySum, srcSize, err := hashFile(src, &in)
+	if err != nil {
+		return err
+	}
 	if copySum != sum {
-		return "", fmt.Errorf("%s changed while being packed", src)
+		return fmt.Errorf("%s changed while being packed", src)
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, packTimeout)
 	defer cancel()
 	args := append(append([]string{}, flags...), "-q", "--no-progress", "-o", out, in)
 	if msg, err := run(pctx, pk.Path, args, upxEnv()); err != nil {
-		return "", fmt.Errorf("%s %s failed: %v%s", filepath.Base(pk.Path), strings.Join(flags, " "), describe(pctx, err), msg)
+		return fmt.Errorf("%s %s failed: %v%s", filepath.Base(pk.Path), strings.Join(flags, " "), describe(pctx, err), msg)
 	}
 	fi, err := os.Stat(out)
 	if err != nil {
-		return "", fmt.Errorf("upx wrote no output: %w", err)
+		return fmt.Errorf("upx wrote no output: %w", err)
 	}
 	if fi.Size() >= srcSize {
-		return "", fmt.Errorf("packed size %d is not smaller than %d", fi.Size(), srcSize)
+		return fmt.Errorf("packed size %d is not smaller than %d", fi.Size(), srcSize)
 	}
 	if err := os.Chmod(out, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	if err := pk.runProbe(ctx, out, p, probe); err != nil {
-		return "", err
+		return err
 	}
-
-	// Publish: rename the directory holding only the packed file; if a concurrent Pack of the
-	// same input won the race, its (identical) entry is used.
-	if err := os.RemoveAll(inDir); err != nil {
-		return "", err
-	}
-	if err := os.Rename(outDir, filepath.Join(root, key)); err != nil {
-		if fi, statErr := os.Stat(final); statErr == nil && fi.Mode().IsRegular() {
-			return final, nil
-		}
-		return "", fmt.Errorf("store packed binary: %w", err)
-	}
-	return final, nil
+	return os.Remove(in)
 }
 
 // version is the first line of `upx --version` ("upx 4.2.2"); it is part of the cache key.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/testenv"
 )
@@ -184,8 +185,8 @@ func TestPackRunsOnItsArchitecture(t *testing.T) {
 				t.Fatalf("Pack = %s, %v, %v; want packed", path, packed, reason)
 			}
 			t.Logf("%s: packed and probed in %v", p, time.Since(start).Round(time.Millisecond))
-			if dir := filepath.Join(pk.CacheDir, "upx"); filepath.Dir(filepath.Dir(path)) != dir || filepath.Base(path) != filepath.Base(src) {
-				t.Errorf("packed path %s is not %s/<key>/%s", path, dir, filepath.Base(src))
+			if dir := filepath.Join(pk.CacheDir, "upx"); filepath.Dir(filepath.Dir(filepath.Dir(path))) != dir || filepath.Base(path) != filepath.Base(src) {
+				t.Errorf("packed path %s is not %s/<key>/content/%s", path, dir, filepath.Base(src))
 			}
 			got := fileBytes(t, path)
 			if !bytes.Contains(got, []byte("UPX!")) || len(got) >= len(before) {
@@ -252,6 +253,33 @@ func TestPackConcurrentSameInput(t *testing.T) {
 	}
 	if len(entries) != 1 {
 		t.Errorf("cache holds %d entries, want 1 and no leftover work directories", len(entries))
+	}
+}
+
+// A damaged packed binary in the cache is detected, packed and probed again. The subtests run
+// one at a time: a script written while another goroutine forks can fail to exec with ETXTBSY.
+func TestPackRebuildsCorruptCache(t *testing.T) {
+	p := hostPlatform(t)
+	for _, c := range cachetest.Corruptions {
+		t.Run(c.Name, func(t *testing.T) {
+			pk := needTools(t, p)
+			src := programFor(t, p)
+			var packs func() int
+			pk.Path, packs = countingUPX(t, pk.Path)
+			path, packed, reason := pk.Pack(context.Background(), src, p, goodProbe)
+			if !packed {
+				t.Fatal(reason)
+			}
+			good := fileBytes(t, path)
+			c.Corrupt(t, path)
+			again, packed, reason := pk.Pack(context.Background(), src, p, goodProbe)
+			if !packed || again != path || !bytes.Equal(fileBytes(t, again), good) {
+				t.Errorf("after the packed binary was %s: %s, %v, %v; want it packed again at %s", c.Name, again, packed, reason, path)
+			}
+			if n := packs(); n != 2 {
+				t.Errorf("upx packed %d times, want 2", n)
+			}
+		})
 	}
 }
 
