@@ -22,8 +22,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ckubelet/ckubelet/internal/cache"
 )
 
 // Entry is one file, directory or symlink of a layer.
@@ -106,6 +109,14 @@ type Layers struct {
 	Time        time.Time // mtime of every entry
 }
 
+// layerKind is the cache kind of compressed layers: layers/<diffID hex>.<compression>/content/
+// holds the blob and its digest.
+const (
+	layerKind  = "layers"
+	blobFile   = "blob"
+	digestFile = "digest"
+)
+
 // Layer returns the layer holding entries, plus the parent directories they need.
 func (ls *Layers) Layer(entries []Entry) (v1.Layer, error) {
 	entries, err := normalize(entries)
@@ -117,56 +128,58 @@ func (ls *Layers) Layer(entries []Entry) (v1.Layer, error) {
 		return nil, err
 	}
 	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	blob := filepath.Join(ls.CacheDir, "layers", diffID.Hex+"."+string(ls.Compression))
-	if l, err := ls.cached(blob, diffID); err == nil {
-		return l, nil
-	}
-	if err := ls.compress(entries, blob); err != nil {
+	c := cache.Cache{Dir: ls.CacheDir}
+	key := diffID.Hex + "." + string(ls.Compression)
+	dir, ok, err := c.Get(layerKind, key)
+	if err != nil {
 		return nil, err
 	}
-	l, err := ls.cached(blob, diffID)
+	if !ok {
+		dir, err = c.Put(layerKind, key, func(dir string) error { return ls.compress(entries, diffID, dir) })
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", diffID, err)
+		}
+	}
+	return ls.open(dir, diffID)
+}
+
+// open returns the cached layer in dir. The cache has verified the blob, and its digest and
+// diffID were checked when it was put, so nothing is decompressed or hashed again here:
+// go-containerregistry's file layers would do both, for every layer of every build.
+func (ls *Layers) open(dir string, diffID v1.Hash) (v1.Layer, error) {
+	blob := filepath.Join(dir, blobFile)
+	fi, err := os.Stat(blob)
+	if err != nil {
+		return nil, err
+	}
+	text, err := os.ReadFile(filepath.Join(dir, digestFile))
+	if err != nil {
+		return nil, err
+	}
+	digest, err := v1.NewHash(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", diffID, err)
 	}
-	return l, nil
+	return partial.CompressedToLayer(&cachedLayer{path: blob, digest: digest, diffID: diffID, size: fi.Size(), mediaType: ls.Compression.mediaType()})
 }
 
-// cached opens a compressed blob and checks it decompresses to diffID; a corrupt cache entry
-// is an error here and gets rebuilt by the caller.
-func (ls *Layers) cached(blob string, diffID v1.Hash) (v1.Layer, error) {
-	if _, err := os.Stat(blob); err != nil {
-		return nil, err
-	}
-	l, err := tarball.LayerFromFile(blob, tarball.WithMediaType(ls.Compression.mediaType()))
-	if err != nil {
-		return nil, err
-	}
-	got, err := l.DiffID()
-	if err != nil {
-		return nil, err
-	}
-	if got != diffID {
-		return nil, fmt.Errorf("cached blob %s decompresses to %s, want %s", blob, got, diffID)
-	}
-	return l, nil
-}
-
-func (ls *Layers) compress(entries []Entry, blob string) error {
-	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(blob), ".blob-*")
+// compress writes the compressed tar of entries into dir with its digest, and checks that it
+// decompresses to diffID: what the cache keeps is what was hashed.
+func (ls *Layers) compress(entries []Entry, diffID v1.Hash, dir string) error {
+	blob := filepath.Join(dir, blobFile)
+	f, err := os.Create(blob)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
+	digest := sha256.New()
+	out := io.MultiWriter(f, digest)
 	var w io.WriteCloser
 	switch ls.Compression {
 	case Zstd:
-		w, err = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+		w, err = zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	default:
-		w, err = gzip.NewWriterLevel(f, gzip.BestCompression)
+		w, err = gzip.NewWriterLevel(out, gzip.BestCompression)
 	}
 	if err != nil {
 		return err
@@ -180,8 +193,29 @@ func (ls *Layers) compress(entries []Entry, blob string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), blob)
+	l, err := tarball.LayerFromFile(blob, tarball.WithMediaType(ls.Compression.mediaType()))
+	if err != nil {
+		return err
+	}
+	if got, err := l.DiffID(); err != nil || got != diffID {
+		return fmt.Errorf("compressed blob decompresses to %s, want %s (%v)", got, diffID, err)
+	}
+	return os.WriteFile(filepath.Join(dir, digestFile), []byte("sha256:"+hex.EncodeToString(digest.Sum(nil))), 0o444)
 }
+
+// cachedLayer is a compressed blob of the cache with known digests (see Layers.open).
+type cachedLayer struct {
+	path           string
+	digest, diffID v1.Hash
+	size           int64
+	mediaType      types.MediaType
+}
+
+func (l *cachedLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *cachedLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *cachedLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+func (l *cachedLayer) Size() (int64, error)                { return l.size, nil }
+func (l *cachedLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
 
 func (ls *Layers) writeTar(w io.Writer, entries []Entry) error {
 	tw := tar.NewWriter(w)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 )
 
 var epoch = time.Date(2026, 10, 27, 12, 1, 4, 0, time.UTC)
@@ -129,18 +131,45 @@ func TestLayerRejectsBadEntries(t *testing.T) {
 	}
 }
 
+// A damaged cached layer (its blob or its digest) is detected and compressed again, to the
+// same bytes; the layer a warm cache gives has the digests of the blob.
 func TestCorruptCachedLayerIsRebuilt(t *testing.T) {
-	ls := &Layers{CacheDir: t.TempDir(), Compression: Gzip, Time: epoch}
-	entries := testEntries(t)
-	want := layerDigest(t, ls, entries)
-	blobs, _ := filepath.Glob(filepath.Join(ls.CacheDir, "layers", "*"))
-	if len(blobs) != 1 {
-		t.Fatalf("want one cached blob, have %v", blobs)
-	}
-	if err := os.WriteFile(blobs[0], []byte("not gzip at all"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := layerDigest(t, ls, entries); got != want {
-		t.Fatalf("after corrupting the cache got %s, want %s", got, want)
+	for _, file := range []string{blobFile, digestFile} {
+		for _, c := range cachetest.Corruptions {
+			t.Run(file+" "+c.Name, func(t *testing.T) {
+				ls := &Layers{CacheDir: t.TempDir(), Compression: Gzip, Time: epoch}
+				entries := testEntries(t)
+				want := layerDigest(t, ls, entries)
+				blobs, _ := filepath.Glob(filepath.Join(ls.CacheDir, layerKind, "*", "content", blobFile))
+				if len(blobs) != 1 {
+					t.Fatalf("want one cached blob, have %v", blobs)
+				}
+				c.Corrupt(t, filepath.Join(filepath.Dir(blobs[0]), file))
+				l, err := ls.Layer(entries)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, _ := l.Digest(); got != want {
+					t.Fatalf("after the %s was %s got %s, want %s", file, c.Name, got, want)
+				}
+				rc, err := l.Compressed()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rc.Close()
+				if sum, _, err := v1.SHA256(rc); err != nil || sum != want {
+					t.Errorf("blob hashes to %s (%v), want %s", sum, err, want)
+				}
+				diffID, _ := l.DiffID()
+				rc, err = l.Uncompressed()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rc.Close()
+				if sum, _, err := v1.SHA256(rc); err != nil || sum != diffID {
+					t.Errorf("uncompressed layer hashes to %s (%v), want its diffID %s", sum, err, diffID)
+				}
+			})
+		}
 	}
 }
