@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -106,7 +105,7 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) (*archPackag
 	extracted, err := step(b, fmt.Sprintf("fetch %d Debian packages for %s", len(pkgs), arch), func() ([]rootfs.Package, string, error) {
 		out := make([]rootfs.Package, 0, len(pkgs))
 		for _, pkg := range pkgs {
-			dir, err := b.extract(ctx, pkg)
+			dir, err := b.debian.Extracted(ctx, pkg)
 			if err != nil {
 				return nil, "", err
 			}
@@ -169,34 +168,6 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, name string,
 			Binaries: map[string]string{rootfs.IptablesWrapper: wrapper.Path},
 		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil
 	})
-}
-
-// extract unpacks a verified package once into the cache, keyed by its SHA256; an interrupted
-// extraction leaves only a temporary directory that is never used.
-func (b *builder) extract(ctx context.Context, pkg debian.Package) (string, error) {
-	dir := filepath.Join(b.opts.CacheDir, "debian", "extracted", pkg.SHA256)
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
-	}
-	deb, err := b.debian.Fetch(ctx, pkg)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+pkg.SHA256+"-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	if _, err := debian.Extract(deb, tmp); err != nil {
-		return "", fmt.Errorf("%s: %w", pkg, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return dir, nil
 }
 
 func userlandHistory(suite, arch string, m *rootfs.Manifest) string {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/ckubelet/ckubelet/internal/cache"
 )
 
 // Defaults for the zero fields of a Source.
@@ -45,7 +47,7 @@ type ProgressFunc func(name string, done, total int64)
 type Client struct {
 	src      Source
 	mirror   *url.URL
-	cacheDir string
+	cache    cache.Cache
 	keyring  openpgp.EntityList
 	http     *http.Client
 	progress ProgressFunc
@@ -106,7 +108,7 @@ func NewClient(src Source, cacheDir string, opts ...Option) (*Client, error) {
 	c := &Client{
 		src:       src,
 		mirror:    u,
-		cacheDir:  cacheDir,
+		cache:     cache.Cache{Dir: cacheDir},
 		keyring:   keyring,
 		http:      &http.Client{Transport: transport},
 		attempts:  3,

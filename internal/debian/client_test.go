@@ -23,6 +23,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/debian/debtest"
 )
 
@@ -135,7 +136,7 @@ func TestIndexResolveFetchExtract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := filepath.Join(f.cache, "sha256", p.SHA256); deb != want {
+		if want := blobPath(f, p.SHA256); deb != want {
 			t.Errorf("Fetch = %s, want %s", deb, want)
 		}
 		written, err := Extract(deb, root)
@@ -210,7 +211,7 @@ func TestIndexCachesDecompressedPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := c.blobPath(rel.files["main/binary-arm64/Packages"].sha256)
+	plain := blobPath(f, rel.files["main/binary-arm64/Packages"].sha256)
 	if _, err := os.Stat(plain); err != nil {
 		t.Fatalf("decompressed Packages not cached: %v", err)
 	}
@@ -497,39 +498,96 @@ func TestFetchTamperedDeb(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.cache, "sha256", p.SHA256)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the tampered package is in the cache: %v", err)
 	}
-	if tmp, _ := os.ReadDir(filepath.Join(f.cache, "tmp")); len(tmp) != 0 {
-		t.Errorf("cache tmp holds %v", tmp)
+	des, _ := os.ReadDir(filepath.Join(f.cache, "sha256"))
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			t.Errorf("the cache holds the work directory %s", de.Name())
+		}
 	}
 }
 
+// A damaged cached .deb is detected and fetched again.
 func TestFetchRefetchesCorruptCache(t *testing.T) {
-	f := newFixture(t)
-	c := f.client(t)
-	ctx := context.Background()
-	ix, err := c.Index(ctx, "arm64")
-	if err != nil {
-		t.Fatal(err)
+	for _, corruption := range cachetest.Corruptions {
+		t.Run(corruption.Name, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.client(t)
+			ctx := context.Background()
+			ix, err := c.Index(ctx, "arm64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := ix.Lookup("hello")
+			path, err := c.Fetch(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			good, _ := os.ReadFile(path)
+			corruption.Corrupt(t, path)
+			path2, err := c.Fetch(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(path2); path2 != path || string(got) != string(good) {
+				t.Errorf("cache entry not repaired")
+			}
+			if n := countRequests(f.archive, p.Filename); n != 2 {
+				t.Errorf("fetched %d times, want 2", n)
+			}
+		})
 	}
-	p, _ := ix.Lookup("hello")
-	path, err := c.Fetch(ctx, p)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// A damaged file of an unpacked package is detected and the package unpacked again, from the
+// cached .deb.
+func TestExtractedRebuildsCorruptTree(t *testing.T) {
+	for _, corruption := range cachetest.Corruptions {
+		t.Run(corruption.Name, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.client(t)
+			ctx := context.Background()
+			ix, err := c.Index(ctx, "arm64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := ix.Lookup("hello")
+			dir, err := c.Extracted(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := filepath.Join(f.cache, "extracted", p.SHA256, "content"); dir != want {
+				t.Errorf("Extracted = %s, want %s", dir, want)
+			}
+			hello := filepath.Join(dir, "usr", "bin", "hello")
+			good, err := os.ReadFile(hello)
+			if err != nil {
+				t.Fatal(err)
+			}
+			corruption.Corrupt(t, hello)
+			again, err := c.Extracted(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(hello); again != dir || string(got) != string(good) {
+				t.Errorf("after usr/bin/hello was %s: %s holds %q, want %q", corruption.Name, again, got, good)
+			}
+			if target, err := os.Readlink(filepath.Join(dir, "usr", "bin", "hi")); err != nil || target != "hello" {
+				t.Errorf("usr/bin/hi -> %q, %v", target, err)
+			}
+			if n := countRequests(f.archive, p.Filename); n != 1 {
+				t.Errorf(".deb fetched %d times, want 1 (it is cached)", n)
+			}
+		})
 	}
-	good, _ := os.ReadFile(path)
-	os.Chmod(path, 0o644)
-	if err := os.WriteFile(path, []byte("corrupt"), 0o644); err != nil {
-		t.Fatal(err)
+	c := newFixture(t).client(t)
+	if _, err := c.Extracted(context.Background(), Package{Name: "x", Version: "1", Architecture: "all", SHA256: "../x"}); err == nil {
+		t.Error("Extracted accepted an invalid SHA256")
 	}
-	path2, err := c.Fetch(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(path2); path2 != path || string(got) != string(good) {
-		t.Errorf("cache entry not repaired")
-	}
-	if n := countRequests(f.archive, p.Filename); n != 2 {
-		t.Errorf("fetched %d times, want 2", n)
-	}
+}
+
+// blobPath is where the fixture's client caches the file with the given SHA256.
+func blobPath(f *fixture, sum string) string {
+	return filepath.Join(f.cache, "sha256", sum, "content", "blob")
 }
 
 func TestFetchRejectsBadIndexEntries(t *testing.T) {

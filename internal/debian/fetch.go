@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -55,9 +54,17 @@ func (c *Client) Index(ctx context.Context, arch string) (*Index, error) {
 func (c *Client) packages(ctx context.Context, rel *release, comp, arch string) ([]*Package, error) {
 	plainName := comp + "/binary-" + arch + "/Packages"
 	plain, plainListed := rel.files[plainName]
-	if plainListed {
-		if text, err := readVerified(c.blobPath(plain.sha256), plain); err == nil {
-			return c.parsePackages(plainName, text)
+	if plainListed && validSHA256(plain.sha256) {
+		file, ok, err := c.cachedBlob(plain.sha256)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			text, err := os.ReadFile(file)
+			if err != nil {
+				return nil, err
+			}
+			return c.parsePackages(plainName, string(text))
 		}
 	}
 	names := rel.packagesFiles(comp, arch)
@@ -80,7 +87,7 @@ func (c *Client) packages(ctx context.Context, rel *release, comp, arch string) 
 			return nil, fmt.Errorf("%s of %s (cached as %s): %w", name, c.src.Suite, file, err)
 		}
 		if plainListed && name != plainName {
-			err := c.putBlob(plain.sha256, func(w io.Writer) error {
+			_, err := c.putBlob(plain.sha256, func(w io.Writer) error {
 				return copyVerified(w, strings.NewReader(text), plain.sha256, plain.size)
 			})
 			if err != nil {
@@ -147,9 +154,9 @@ func decompress(name string, r io.Reader) (io.ReadCloser, error) {
 }
 
 // Fetch downloads the package's .deb into the content-addressed cache,
-// <cache>/sha256/<hex>, and returns its path. The file is checked against the SHA256 and
-// size of the index; a cached copy is checked again before use and fetched anew if it is
-// corrupt.
+// <cache>/sha256/<hex>/content/blob, and returns its path. The file is checked against the
+// SHA256 and size of the index before it is cached; a cached copy is checked again before
+// every use (internal/cache) and fetched anew if it is corrupt.
 func (c *Client) Fetch(ctx context.Context, p Package) (string, error) {
 	f := p.Filename
 	if f == "" || path.IsAbs(f) || path.Clean(f) != f || f == ".." || strings.HasPrefix(f, "../") {
@@ -172,25 +179,19 @@ func (c *Client) fetchBlob(ctx context.Context, rel, name, sum string, size int6
 	if size <= 0 {
 		return "", fmt.Errorf("%s: index gives no valid Size", rel)
 	}
-	file := c.blobPath(sum)
-	switch err := checkFile(file, sum, size); {
-	case err == nil:
-		return file, nil
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		// Corrupt: bit rot, a full disk, tampering. Fetch it again.
-		if err := os.Remove(file); err != nil {
-			return "", fmt.Errorf("remove corrupt cache entry: %w", err)
-		}
+	file, ok, err := c.cachedBlob(sum)
+	if err != nil || ok {
+		return file, err
 	}
 	u := c.url(rel)
-	err := c.get(ctx, u, name, func(body io.Reader) error {
-		return c.putBlob(sum, func(w io.Writer) error {
+	err = c.get(ctx, u, name, func(body io.Reader) (err error) {
+		file, err = c.putBlob(sum, func(w io.Writer) error {
 			if err := copyVerified(w, body, sum, size); err != nil {
 				return fmt.Errorf("%s: %w", u, err)
 			}
 			return nil
 		})
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -198,39 +199,72 @@ func (c *Client) fetchBlob(ctx context.Context, rel, name, sum string, size int6
 	return file, nil
 }
 
-// blobPath returns where the cache keeps the file with the given SHA256.
-func (c *Client) blobPath(sum string) string {
-	return filepath.Join(c.cacheDir, "sha256", sum)
+// Kinds of the Debian cache (internal/cache), under the client's cache directory.
+const (
+	// blobKind holds indexes and .debs by SHA256: sha256/<hex>/content/blob.
+	blobKind = "sha256"
+	blobFile = "blob"
+	// extractedKind holds unpacked packages by the SHA256 of their .deb: extracted/<hex>/content/.
+	extractedKind = "extracted"
+)
+
+// cachedBlob returns the path of the cached file with the given SHA256, if the cache holds it
+// intact.
+func (c *Client) cachedBlob(sum string) (string, bool, error) {
+	dir, ok, err := c.cache.Get(blobKind, sum)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	return filepath.Join(dir, blobFile), true, nil
 }
 
-// putBlob stores the file with the given SHA256 in the cache. write fills a temporary
-// file and must verify what it writes; the file is renamed into place only if write
-// succeeds, so sha256/ only ever holds complete, verified files and a failure leaves
-// nothing behind.
-func (c *Client) putBlob(sum string, write func(io.Writer) error) error {
-	tmpDir := filepath.Join(c.cacheDir, "tmp")
-	for _, d := range []string{filepath.Dir(c.blobPath(sum)), tmpDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("create cache: %w", err)
+// putBlob stores the file with the given SHA256 in the cache and returns its path. write fills
+// it and must verify what it writes against sum; the file is cached only if write succeeds, so
+// the cache only ever holds complete, verified files and a failure leaves nothing behind.
+func (c *Client) putBlob(sum string, write func(io.Writer) error) (string, error) {
+	dir, err := c.cache.Put(blobKind, sum, func(dir string) error {
+		f, err := os.Create(filepath.Join(dir, blobFile))
+		if err != nil {
+			return fmt.Errorf("create cache entry: %w", err)
 		}
-	}
-	tmp, err := os.CreateTemp(tmpDir, sum+"-*")
+		err = write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		// Cached files are read-only, as a hint that they are shared.
+		return os.Chmod(f.Name(), 0o444)
+	})
 	if err != nil {
-		return fmt.Errorf("create cache entry: %w", err)
+		return "", err
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	err = write(tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	return filepath.Join(dir, blobFile), nil
+}
+
+// Extracted returns the directory holding the package's files, unpacked once (see Extract) and
+// kept in the cache under the .deb's SHA256; the .deb is fetched if needed. The tree is checked
+// against what was unpacked before every use (internal/cache) and unpacked anew if it is not
+// intact. Never modify it.
+func (c *Client) Extracted(ctx context.Context, p Package) (string, error) {
+	if !validSHA256(p.SHA256) {
+		return "", fmt.Errorf("extract %s: index gives no valid SHA256 (%q)", p, truncate(p.SHA256, 80))
 	}
+	dir, ok, err := c.cache.Get(extractedKind, p.SHA256)
+	if err != nil || ok {
+		return dir, err
+	}
+	deb, err := c.Fetch(ctx, p)
 	if err != nil {
-		return err
+		return "", err
 	}
-	// Cached files are read-only, as a hint that they are shared.
-	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), c.blobPath(sum))
+	return c.cache.Put(extractedKind, p.SHA256, func(dir string) error {
+		if _, err := Extract(deb, dir); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		return nil
+	})
 }
 
 // copyVerified copies r to w, failing unless r holds exactly size bytes with the given
@@ -255,31 +289,6 @@ func sizeString(n, limit int64) string {
 		return fmt.Sprintf("more than %d", limit)
 	}
 	return fmt.Sprint(n)
-}
-
-// readVerified returns the content of a cached file if it matches sum.
-func readVerified(file string, sum fileSum) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var text strings.Builder
-	text.Grow(int(min(sum.size, 1<<30))) // the size is signed, but stay sane
-	if err := copyVerified(&text, f, sum.sha256, sum.size); err != nil {
-		return "", err
-	}
-	return text.String(), nil
-}
-
-// checkFile verifies a cached file against its SHA256 and size.
-func checkFile(file, sum string, size int64) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return copyVerified(io.Discard, f, sum, size)
 }
 
 func validSHA256(s string) bool {
