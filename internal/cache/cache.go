@@ -2,7 +2,7 @@
 // extracted packages, compressed layers, generated module sources) as entries that are checked
 // before every use and published whole.
 //
-// An entry is a directory, <Dir>/<kind>/<key>/, holding content/, the entry itself (a tree,
+// An entry is a directory, <Dir>/v1/<kind>/<key>/, holding content/, the entry itself (a tree,
 // or one file in it), and manifest.json, which lists every file of content/ with its type,
 // mode, size, SHA-256 and symlink target as Put found them. Get compares the tree with the
 // manifest, hashing every file, so a flipped byte, a truncated or missing file or a stray one
@@ -31,8 +31,10 @@ const (
 	manifestFile = "manifest.json"
 )
 
-// format changes whenever the manifest changes meaning; entries of another format are rebuilt.
-const format = 1
+// Layout is the directory of Dir holding entries laid out as here. It changes whenever the layout
+// or the manifest changes meaning, so that ckubelet versions of different layouts can share Dir:
+// neither ever takes the other's files for its entries.
+const Layout = "v1"
 
 // Cache is a cache directory. The zero value is not usable: set Dir.
 type Cache struct {
@@ -140,13 +142,12 @@ func (c Cache) entry(kind, key string) (string, error) {
 	if c.Dir == "" {
 		return "", errors.New("cache: no directory")
 	}
-	return filepath.Join(c.Dir, kind, key), nil
+	return filepath.Join(c.Dir, Layout, kind, key), nil
 }
 
 // manifest is what an entry's content held when it was put.
 type manifest struct {
-	Format int    `json:"format"`
-	Files  []file `json:"files"` // in filepath.WalkDir order, the content directory itself left out
+	Files []file `json:"files"` // in filepath.WalkDir order, the content directory itself left out
 }
 
 // file is one file, directory or symlink of an entry.
@@ -161,7 +162,7 @@ type file struct {
 
 // scan makes the manifest of the tree at root.
 func scan(root string) (*manifest, error) {
-	m := &manifest{Format: format, Files: []file{}}
+	m := &manifest{Files: []file{}}
 	buf := make([]byte, hashBuffer)
 	err := walk(root, func(f file, path string) error {
 		if f.Type == "file" {
@@ -187,9 +188,6 @@ func verify(entry string) error {
 	var m manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("%s: %w", manifestFile, err)
-	}
-	if m.Format != format {
-		return fmt.Errorf("%s: format %d, want %d", manifestFile, m.Format, format)
 	}
 	buf := make([]byte, hashBuffer)
 	i := 0

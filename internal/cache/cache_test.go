@@ -31,7 +31,7 @@ func fillTree(dir string) error {
 // entries lists what a kind directory holds, hidden work directories included.
 func entries(t *testing.T, c Cache, kind string) []string {
 	t.Helper()
-	des, err := os.ReadDir(filepath.Join(c.Dir, kind))
+	des, err := os.ReadDir(filepath.Join(c.Dir, Layout, kind))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPutGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(c.Dir, "tree", "k", "content"); dir != want {
+	if want := filepath.Join(c.Dir, "v1", "tree", "k", "content"); dir != want {
 		t.Errorf("Put = %s, want %s", dir, want)
 	}
 	got, ok := mustGet(t, c, "tree", "k")
@@ -70,7 +70,7 @@ func TestPutGet(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(got, "usr", "bin", "alias")); err != nil || target != "tool" {
 		t.Errorf("symlink: %q, %v", target, err)
 	}
-	m, err := os.ReadFile(filepath.Join(c.Dir, "tree", "k", "manifest.json"))
+	m, err := os.ReadFile(filepath.Join(c.Dir, Layout, "tree", "k", "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestCorruptEntryIsRemoved(t *testing.T) {
 			cachetest.FlipByte(t, filepath.Join(entry, "manifest.json"))
 			return nil
 		}},
-		{"old layout: a plain file", func(_ *testing.T, entry, _ string) error {
+		{"a plain file in its place", func(_ *testing.T, entry, _ string) error {
 			return errors.Join(removeAll(entry), os.WriteFile(entry, []byte("old"), 0o444))
 		}},
 	} {

@@ -23,6 +23,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/debian/debtest"
 )
@@ -249,7 +250,7 @@ func TestIndexRejectsInconsistentRelease(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "main/binary-arm64/Packages.xz of trixie, decompressed: SHA256 mismatch") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(f.cache, "sha256", strings.Repeat("0", 64))); err == nil {
+	if _, err := os.Stat(filepath.Join(f.cache, cache.Layout, "sha256", strings.Repeat("0", 64))); err == nil {
 		t.Error("mismatching decompressed Packages cached")
 	}
 }
@@ -495,10 +496,10 @@ func TestFetchTamperedDeb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fetch hello 1.0-1 (arm64): "+f.server.URL+"/debian/"+p.Filename+": SHA256 mismatch") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(f.cache, "sha256", p.SHA256)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.cache, cache.Layout, "sha256", p.SHA256)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the tampered package is in the cache: %v", err)
 	}
-	des, _ := os.ReadDir(filepath.Join(f.cache, "sha256"))
+	des, _ := os.ReadDir(filepath.Join(f.cache, cache.Layout, "sha256"))
 	for _, de := range des {
 		if strings.HasPrefix(de.Name(), ".") {
 			t.Errorf("the cache holds the work directory %s", de.Name())
@@ -555,7 +556,7 @@ func TestExtractedRebuildsCorruptTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := filepath.Join(f.cache, "extracted", p.SHA256, "content"); dir != want {
+			if want := filepath.Join(f.cache, cache.Layout, "extracted", p.SHA256, "content"); dir != want {
 				t.Errorf("Extracted = %s, want %s", dir, want)
 			}
 			hello := filepath.Join(dir, "usr", "bin", "hello")
@@ -587,7 +588,7 @@ func TestExtractedRebuildsCorruptTree(t *testing.T) {
 
 // blobPath is where the fixture's client caches the file with the given SHA256.
 func blobPath(f *fixture, sum string) string {
-	return filepath.Join(f.cache, "sha256", sum, "content", "blob")
+	return filepath.Join(f.cache, cache.Layout, "sha256", sum, "content", "blob")
 }
 
 func TestFetchRejectsBadIndexEntries(t *testing.T) {

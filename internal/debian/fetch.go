@@ -154,7 +154,7 @@ func decompress(name string, r io.Reader) (io.ReadCloser, error) {
 }
 
 // Fetch downloads the package's .deb into the content-addressed cache,
-// <cache>/sha256/<hex>/content/blob, and returns its path. The file is checked against the
+// <cache>/v1/sha256/<hex>/content/blob, and returns its path. The file is checked against the
 // SHA256 and size of the index before it is cached; a cached copy is checked again before
 // every use (internal/cache) and fetched anew if it is corrupt.
 func (c *Client) Fetch(ctx context.Context, p Package) (string, error) {
@@ -201,10 +201,10 @@ func (c *Client) fetchBlob(ctx context.Context, rel, name, sum string, size int6
 
 // Kinds of the Debian cache (internal/cache), under the client's cache directory.
 const (
-	// blobKind holds indexes and .debs by SHA256: sha256/<hex>/content/blob.
+	// blobKind holds indexes and .debs by SHA256: v1/sha256/<hex>/content/blob.
 	blobKind = "sha256"
 	blobFile = "blob"
-	// extractedKind holds unpacked packages by the SHA256 of their .deb: extracted/<hex>/content/.
+	// extractedKind holds unpacked packages by the SHA256 of their .deb: v1/extracted/<hex>/content/.
 	extractedKind = "extracted"
 )
 

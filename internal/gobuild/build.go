@@ -64,7 +64,7 @@ func (g *Go) Fetch(ctx context.Context, src *Source, pkg string) error {
 	return nil
 }
 
-// binKind is the cache kind of compiled binaries: bin/<key>/content/<name>.
+// binKind is the cache kind of compiled binaries: v1/bin/<key>/content/<name>.
 const binKind = "bin"
 
 // Build compiles pkg (e.g. "./cmd/kubelet", or "." for the module itself) of src for the target: -trimpath, stripped, with the

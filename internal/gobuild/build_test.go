@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
@@ -45,7 +46,7 @@ func readFile(t testing.TB, path string) []byte {
 // entries lists the entries of a cache kind, leftover work directories included.
 func entries(t *testing.T, cacheDir, kind string) []string {
 	t.Helper()
-	des, err := os.ReadDir(filepath.Join(cacheDir, kind))
+	des, err := os.ReadDir(filepath.Join(cacheDir, cache.Layout, kind))
 	if err != nil {
 		t.Fatal(err)
 	}

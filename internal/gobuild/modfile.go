@@ -92,7 +92,7 @@ func (src *Source) resetSum() (bool, error) {
 	return true, writeFileAtomic(sumPath, seed)
 }
 
-// srcKind is the cache kind of generated module sources: src/<name>-<hash>/content/.
+// srcKind is the cache kind of generated module sources: v1/src/<name>-<hash>/content/.
 const srcKind = "src"
 
 // generatedModule stores a module's generated files, go.mod included, in the cache under their

@@ -109,7 +109,7 @@ type Layers struct {
 	Time        time.Time // mtime of every entry
 }
 
-// layerKind is the cache kind of compressed layers: layers/<diffID hex>.<compression>/content/
+// layerKind is the cache kind of compressed layers: v1/layers/<diffID hex>.<compression>/content/
 // holds the blob and its digest.
 const (
 	layerKind  = "layers"

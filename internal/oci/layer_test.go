@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 )
 
@@ -140,7 +141,7 @@ func TestCorruptCachedLayerIsRebuilt(t *testing.T) {
 				ls := &Layers{CacheDir: t.TempDir(), Compression: Gzip, Time: epoch}
 				entries := testEntries(t)
 				want := layerDigest(t, ls, entries)
-				blobs, _ := filepath.Glob(filepath.Join(ls.CacheDir, layerKind, "*", "content", blobFile))
+				blobs, _ := filepath.Glob(filepath.Join(ls.CacheDir, cache.Layout, layerKind, "*", "content", blobFile))
 				if len(blobs) != 1 {
 					t.Fatalf("want one cached blob, have %v", blobs)
 				}

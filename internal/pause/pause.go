@@ -39,7 +39,7 @@ const (
 // cacheSchema changes whenever Build changes how it produces the binary, so old entries are not reused.
 const cacheSchema = "pause/1"
 
-// cacheKind is the cache kind of pause binaries: pause/<key>/content/pause.
+// cacheKind is the cache kind of pause binaries: v1/pause/<key>/content/pause.
 const cacheKind = "pause"
 
 // toolchain is what builds pause for one GOARCH.

@@ -35,7 +35,7 @@ var flags = []string{"--best", "--lzma"}
 // cacheFormat changes whenever the key changes meaning, so stale entries are never hit.
 const cacheFormat = 1
 
-// cacheKind is the cache kind of packed binaries: upx/<key>/content/<name>.
+// cacheKind is the cache kind of packed binaries: v1/upx/<key>/content/<name>.
 const cacheKind = "upx"
 
 const (
@@ -50,7 +50,7 @@ const (
 // architecture before accepting it.
 type Packer struct {
 	Path string // upx or upx-ucl found on PATH
-	// CacheDir holds packed binaries as CacheDir/upx/<key>/content/<name>, verified before
+	// CacheDir holds packed binaries as CacheDir/v1/upx/<key>/content/<name>, verified before
 	// every use (internal/cache); the key covers the input's SHA-256, the upx version, flags,
 	// platform, name and probe.
 	CacheDir string

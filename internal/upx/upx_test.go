@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/testenv"
@@ -185,7 +186,7 @@ func TestPackRunsOnItsArchitecture(t *testing.T) {
 				t.Fatalf("Pack = %s, %v, %v; want packed", path, packed, reason)
 			}
 			t.Logf("%s: packed and probed in %v", p, time.Since(start).Round(time.Millisecond))
-			if dir := filepath.Join(pk.CacheDir, "upx"); filepath.Dir(filepath.Dir(filepath.Dir(path))) != dir || filepath.Base(path) != filepath.Base(src) {
+			if dir := filepath.Join(pk.CacheDir, cache.Layout, cacheKind); filepath.Dir(filepath.Dir(filepath.Dir(path))) != dir || filepath.Base(path) != filepath.Base(src) {
 				t.Errorf("packed path %s is not %s/<key>/content/%s", path, dir, filepath.Base(src))
 			}
 			got := fileBytes(t, path)
@@ -247,7 +248,7 @@ func TestPackConcurrentSameInput(t *testing.T) {
 	if out := runOn(t, p, paths[0], goodProbe.Args, goodProbe.Env); !strings.Contains(out, goodProbe.Want) {
 		t.Errorf("packed binary printed %q", out)
 	}
-	entries, err := os.ReadDir(filepath.Join(pk.CacheDir, "upx"))
+	entries, err := os.ReadDir(filepath.Join(pk.CacheDir, cache.Layout, cacheKind))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func checkFallback(t *testing.T, pk *Packer, src string, before []byte, path str
 	if !bytes.Equal(fileBytes(t, src), before) {
 		t.Error("Pack modified src")
 	}
-	if entries, _ := os.ReadDir(filepath.Join(pk.CacheDir, "upx")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(pk.CacheDir, cache.Layout, cacheKind)); len(entries) != 0 {
 		t.Errorf("a rejected pack left %d cache entries", len(entries))
 	}
 }
