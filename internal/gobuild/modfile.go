@@ -17,6 +17,9 @@ import (
 	"github.com/ckubelet/ckubelet/internal/cache"
 )
 
+// workingModFile writes gomod as dir/go.mod and, unless the go command keeps a go.sum there,
+// copies seedSum ("" for none) beside it. It returns the go.mod's path.
+//
 // Our go.mod and go.sum are working files of the go command, in modfiles/<name>/ of the cache,
 // not cache entries: with -mod=mod the go command adds to go.sum whatever it verifies against
 // the checksum database, and may update go.mod. So they are kept verified differently:
@@ -28,9 +31,6 @@ import (
 //     Then runSource puts the verified seed back and runs the go command once more, which looks
 //     up what is missing in the checksum database again: a damaged go.sum costs lookups, never
 //     verification.
-
-// workingModFile writes gomod as dir/go.mod and, unless the go command keeps a go.sum there,
-// copies seedSum ("" for none) beside it. It returns the go.mod's path.
 func workingModFile(dir string, gomod []byte, seedSum string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
