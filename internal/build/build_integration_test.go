@@ -6,10 +6,12 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,9 +25,13 @@ import (
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/containerdtest"
 	"github.com/ckubelet/ckubelet/internal/debian"
+	"github.com/ckubelet/ckubelet/internal/gobuild"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/registrytest"
+	"github.com/ckubelet/ckubelet/internal/rootfs"
+	"github.com/ckubelet/ckubelet/internal/version"
+	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
 
 // testVersion is pinned so that the suite does not change when upstream releases.
@@ -456,4 +462,66 @@ func layerDigest(t *testing.T, res *Result, i int) v1.Hash {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestBuildInfoNamesReleases reads the build info of every Go binary of the images with `go
+// version -m`: each names its component's module at its release (Kubernetes', crictl's, the CNI
+// plugins'), ckubelet's helpers at ckubelet's version, and the SBOM's purls say the same.
+func TestBuildInfoNamesReleases(t *testing.T) {
+	o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+	o.Selection, _ = catalog.ParseSelection("kubeadm-cni,kube-proxy")
+	res := buildWith(t, o)
+	kubelet := imageFor(t, res.Image("kubelet:"+testVersion+"-kubeadm-cni-trixie"), "linux/amd64")
+	proxy := imageFor(t, res.Image("kube-proxy:"+testVersion+"-trixie"), "linux/amd64")
+	roots := map[string]string{"kubelet": extract(t, kubelet), "kube-proxy": extract(t, proxy)}
+	for _, tc := range []struct{ image, path, module, version string }{
+		{"kubelet", catalog.KubeletBinary, "k8s.io/kubernetes", testVersion},
+		{"kubelet", catalog.KubeadmBinary, "k8s.io/kubernetes", testVersion},
+		{"kubelet", catalog.CrictlBinary, gobuild.CRIToolsModule, "v1.37.0"},
+		{"kubelet", catalog.CNIBinDir + "/" + gobuild.MulticallName, gobuild.CNIPluginsModule, testCNIPluginsVersion},
+		{"kubelet", catalog.CNIInstallBinary, wrappers.CNIInstallModule, version.Version},
+		{"kubelet", rootfs.IptablesWrapper, wrappers.IptablesWrapperModule, version.Version},
+		{"kube-proxy", catalog.KubeProxyBinary, "k8s.io/kubernetes", testVersion},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			out, err := exec.Command("go", "version", "-m", filepath.Join(roots[tc.image], tc.path)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go version -m: %v\n%s", err, out)
+			}
+			line := fmt.Sprintf("\t%s\t%s\t%s\th1:", "mod", tc.module, tc.version)
+			if tc.module == gobuild.CNIPluginsModule {
+				line = fmt.Sprintf("\tdep\t%s\t%s\th1:", tc.module, tc.version) // the multicall's plugins
+			}
+			if !strings.Contains(string(out), line) {
+				t.Errorf("go version -m %s:\n%s\nwant a line %q", tc.path, out, line)
+			}
+		})
+	}
+	sb := string(res.Image("kubelet:" + testVersion + "-kubeadm-cni-trixie").SBOMs[0].Data)
+	for _, purl := range []string{"pkg:golang/k8s.io/kubernetes@" + testVersion, "pkg:golang/sigs.k8s.io/cri-tools@v1.37.0"} {
+		if !strings.Contains(sb, `"`+purl+`"`) {
+			t.Errorf("the SBOM has no purl %s", purl)
+		}
+	}
+}
+
+// TestReproducibleFromEmptyCaches builds the same images twice, each with a ckubelet cache of
+// its own that starts empty: the digests are the same.
+func TestReproducibleFromEmptyCaches(t *testing.T) {
+	var digests [2][]string
+	for i := range digests {
+		o := options(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/amd64")
+		o.Selection, _ = catalog.ParseSelection("cni,pause")
+		o.CacheDir = t.TempDir()
+		for _, n := range buildWith(t, o).Images {
+			d, err := n.Index.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			digests[i] = append(digests[i], n.Image.Ref()+"@"+d.String())
+		}
+	}
+	if !slices.Equal(digests[0], digests[1]) || len(digests[0]) != 2 {
+		t.Errorf("first build %q, second %q", digests[0], digests[1])
+	}
 }

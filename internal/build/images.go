@@ -418,7 +418,7 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
-	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), "cni-install", e.opts.CacheDir)
+	installerSrc, err := gobuild.LocalSource(wrappers.CNIInstall(), wrappers.CNIInstallModule, e.opts.CacheDir)
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}

@@ -128,7 +128,7 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, name string,
 	if err != nil {
 		return nil, err
 	}
-	wrapperSrc, err := gobuild.LocalSource(wrappers.IptablesWrapper(), "iptables-wrapper", b.opts.CacheDir)
+	wrapperSrc, err := gobuild.LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, b.opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ type Binary struct {
 // Fetch downloads (and verifies) every module the package needs for the target, so that the
 // compile step that follows does no network I/O.
 func (g *Go) Fetch(ctx context.Context, src *Source, pkg string) error {
-	_, err := g.runSource(ctx, src, src.env(nil), "list", "-deps", "-tags", strings.Join(src.Tags, ","), pkg)
+	_, err := g.runSource(ctx, src, src.env(nil), "list", "-deps", "-tags", strings.Join(src.Tags, ","), src.pkgPath(pkg))
 	if err != nil {
 		return fmt.Errorf("fetching dependencies of %s@%s: %w", src.Module.Path, src.Module.Version, err)
 	}
@@ -78,6 +78,7 @@ func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string
 		return Binary{}, err
 	}
 	env, args := src.buildCommand(t, cc)
+	pkg = src.pkgPath(pkg)
 	key, err := g.cacheKey(ctx, src, env, args, pkg, cc)
 	if err != nil {
 		return Binary{}, err
@@ -128,13 +129,29 @@ func BinaryName(src *Source, pkg string) string {
 	return path.Base(pkg)
 }
 
+// pkgPath is pkg ("./cmd/kubelet", or "." for the module itself) as the go command names it
+// from src.Dir.
+func (src *Source) pkgPath(pkg string) string {
+	switch {
+	case src.pkgPrefix == "":
+		return pkg
+	case pkg == ".":
+		return src.pkgPrefix
+	case strings.HasPrefix(pkg, "./"):
+		return src.pkgPrefix + "/" + strings.TrimPrefix(pkg, "./")
+	}
+	return pkg // an import path already
+}
+
 // env is the environment for the go command working on this source: our go.mod, no workspace,
-// modules resolved (and verified) as needed, vendor/ of the module zip ignored.
+// modules resolved (and verified) as needed, vendor/ of the module zip ignored; the module
+// cache writable, so that the cache directories a local module's go command fills can be
+// removed.
 func (src *Source) env(extra []string) []string {
-	return append([]string{
+	return append(append([]string{
 		"GO111MODULE=on", "GOWORK=off",
-		"GOFLAGS=-mod=mod -modfile=" + src.ModFile,
-	}, extra...)
+		"GOFLAGS=-mod=mod -modcacherw -modfile=" + src.ModFile,
+	}, src.extraEnv...), extra...)
 }
 
 // buildVars are the go command's settings that change what it builds, read with go env in the
@@ -152,7 +169,7 @@ var buildVars = []string{
 // cacheKey hashes everything that determines the binary: the verified module, our go.mod, the
 // go command's effective settings for the build, our environment, the flags and the C compiler.
 func (g *Go) cacheKey(ctx context.Context, src *Source, env, args []string, pkg, cc string) (string, error) {
-	out, err := g.run(ctx, src.Module.Dir, env, append([]string{"env", "-json"}, buildVars...)...)
+	out, err := g.run(ctx, src.Dir, env, append([]string{"env", "-json"}, buildVars...)...)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/cache/cachetest"
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/version"
 )
 
 // tinyModule is a dependency-free main package, quick to compile for any platform.
@@ -63,7 +65,7 @@ func TestBuildRebuildsCorruptBinary(t *testing.T) {
 	for _, c := range cachetest.Corruptions {
 		t.Run(c.Name, func(t *testing.T) {
 			cacheDir := t.TempDir()
-			src, err := LocalSource(tinyModule, "tiny", cacheDir)
+			src, err := LocalSource(tinyModule, "example.com/tiny", cacheDir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,24 +90,86 @@ func TestBuildRebuildsCorruptBinary(t *testing.T) {
 	}
 }
 
-// A generated source tree that is damaged is written again.
+// Generated sources that are damaged — the wrapper module's go.mod, the local module proxy's
+// zip — are written again.
 func TestGeneratedSourceRebuilt(t *testing.T) {
 	for _, c := range cachetest.Corruptions {
-		t.Run(c.Name, func(t *testing.T) {
-			cacheDir := t.TempDir()
-			src, err := LocalSource(tinyModule, "tiny", cacheDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Corrupt(t, filepath.Join(src.Module.Dir, "main.go"))
-			again, err := LocalSource(tinyModule, "tiny", cacheDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if again.Module.Dir != src.Module.Dir || !bytes.Equal(readFile(t, filepath.Join(again.Module.Dir, "main.go")), tinyModule["main.go"].Data) {
-				t.Errorf("source not restored after it was %s", c.Name)
-			}
-		})
+		for _, what := range []string{"wrapper go.mod", "proxy zip"} {
+			t.Run(what+" "+c.Name, func(t *testing.T) {
+				cacheDir := t.TempDir()
+				src, err := LocalSource(tinyModule, "example.com/tiny", cacheDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				damaged := filepath.Join(src.Dir, "go.mod")
+				if what == "proxy zip" {
+					proxy := strings.TrimPrefix(src.extraEnv[0], "GOPROXY=file://")
+					damaged = filepath.Join(proxy, "example.com", "tiny", "@v", src.Module.Version+".zip")
+				}
+				good := readFile(t, damaged)
+				c.Corrupt(t, damaged)
+				again, err := LocalSource(tinyModule, "example.com/tiny", cacheDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(readFile(t, damaged), good) {
+					t.Errorf("%s not restored after it was %s", what, c.Name)
+				}
+				bin, err := (&Go{}).Build(context.Background(), cacheDir, again, ".", hostTarget(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command(bin.Path).CombinedOutput(); err != nil || string(out) != "tiny\n" {
+					t.Errorf("built binary: %q, %v", out, err)
+				}
+			})
+		}
+	}
+}
+
+// The build info of a component names it at its real version: Kubernetes' module at its
+// release, ckubelet's helpers at ckubelet's version.
+func TestBuildInfoNamesTheComponent(t *testing.T) {
+	cacheDir := t.TempDir()
+	src, err := LocalSource(tinyModule, "example.com/tiny", cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := (&Go{}).Build(context.Background(), cacheDir, src, ".", hostTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "version", "-m", bin.Path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	want := regexp.MustCompile(`(?m)^\tmod\texample\.com/tiny\t` + regexp.QuoteMeta(version.Version) + `\th1:\S+$`)
+	if !want.Match(out) || !strings.Contains(string(out), "\tpath\texample.com/tiny\n") {
+		t.Errorf("go version -m:\n%s\nwant the path example.com/tiny and a line matching %s", out, want)
+	}
+
+	// A downloaded component, with a dependency.
+	fakeProxy(t)
+	g := &Go{}
+	app, err := g.PrepareModule(context.Background(), cacheDir, "example.com/app", "v1.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err = g.Build(context.Background(), cacheDir, app, ".", hostTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command("go", "version", "-m", bin.Path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	for _, re := range []string{`(?m)^\tmod\texample\.com/app\tv1\.0\.0\th1:\S+$`, `(?m)^\tdep\texample\.com/dep\tv1\.0\.0\th1:\S+$`} {
+		if !regexp.MustCompile(re).Match(out) {
+			t.Errorf("go version -m:\n%s\nwant a line matching %s", out, re)
+		}
+	}
+	if strings.Contains(string(out), wrapperModule) {
+		t.Errorf("the wrapper module shows in the build info:\n%s", out)
 	}
 }
 
@@ -114,7 +178,7 @@ func TestGeneratedSourceRebuilt(t *testing.T) {
 func TestConcurrentBuilds(t *testing.T) {
 	ctx := context.Background()
 	cacheDir := t.TempDir()
-	src, err := LocalSource(tinyModule, "tiny", cacheDir)
+	src, err := LocalSource(tinyModule, "example.com/tiny", cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +207,7 @@ func TestConcurrentBuilds(t *testing.T) {
 // the environment or from `go env -w`.
 func TestCacheKeyCoversGoSettings(t *testing.T) {
 	ctx := context.Background()
-	src, err := LocalSource(tinyModule, "tiny", t.TempDir())
+	src, err := LocalSource(tinyModule, "example.com/tiny", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

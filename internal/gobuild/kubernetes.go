@@ -17,12 +17,19 @@ import (
 // KubernetesModule is the module holding kubelet, kubeadm, kube-proxy and the control plane.
 const KubernetesModule = "k8s.io/kubernetes"
 
-// Source is a Go main module ready to build: a verified module in the read-only module cache (or
-// generated sources in ckubelet's cache) plus a go.mod of our own passed with -modfile, so nothing
-// is copied.
+// Source is a Go component ready to build: a verified module (in the read-only module cache, or
+// generated sources in ckubelet's cache), and the module the go command builds it from, in Dir
+// with a go.mod of our own passed with -modfile. For a downloaded component that is the
+// wrapper module (see wrapperModule); generated sources are built as the main module.
 type Source struct {
 	Module  *Module
+	Dir     string // where the go command runs
 	ModFile string // our go.mod, with the go command's go.sum beside it (see workingModFile)
+	// pkgPrefix is the component's module path when it is built as a requirement of the wrapper:
+	// Build's "./cmd/kubelet" is then k8s.io/kubernetes/cmd/kubelet.
+	pkgPrefix string
+	// extraEnv is environment the go command needs for this source (a local module proxy).
+	extraEnv []string
 	// seedSum is the verified go.sum ours starts from and is reset to, "" for none.
 	seedSum string
 	// LDFlags are added to every binary built from this source (version stamping).
@@ -49,8 +56,9 @@ func (g *Go) PrepareKubernetes(ctx context.Context, cacheDir string, v catalog.V
 	return src, nil
 }
 
-// PrepareModule downloads path@version and writes its go.mod, rewritten by rewrite if given, with
-// its go.sum into modfiles/ of the cache, to build the module in place with -modfile.
+// PrepareModule downloads path@version and prepares the wrapper module that builds it: its
+// go.mod, rewritten by rewrite if given, renamed and requiring the component, with the
+// component's go.sum and the component's own hashes.
 func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, rewrite func([]byte) ([]byte, error)) (*Source, error) {
 	m, err := g.Download(ctx, path, version)
 	if err != nil {
@@ -65,12 +73,7 @@ func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, 
 			return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
 		}
 	}
-	seed := filepath.Join(m.Dir, "go.sum")
-	modFile, err := workingModFile(filepath.Join(cacheDir, "modfiles", m.Path+"@"+m.Version), gomod, seed)
-	if err != nil {
-		return nil, err
-	}
-	return &Source{Module: m, ModFile: modFile, seedSum: seed}, nil
+	return wrap(cacheDir, m, gomod, filepath.Join(m.Dir, "go.sum"), nil)
 }
 
 // RewriteStagingReplaces replaces every `k8s.io/X => ./staging/src/k8s.io/X` with the published

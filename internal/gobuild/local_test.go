@@ -13,11 +13,11 @@ import (
 // only the go command, no network.
 func TestLocalSourceCrossCompiles(t *testing.T) {
 	cache := t.TempDir()
-	src, err := LocalSource(wrappers.IptablesWrapper(), "iptables-wrapper", cache)
+	src, err := LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := LocalSource(wrappers.IptablesWrapper(), "iptables-wrapper", cache)
+	again, err := LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, cache)
 	if err != nil || again.Module.Sum != src.Module.Sum {
 		t.Fatalf("same source hashed differently: %v %v", src.Module.Sum, again)
 	}

@@ -68,14 +68,14 @@ func readSeed(path string) ([]byte, error) {
 // go command refuses it (see workingModFile). A module that disagrees with upstream's go.sum or
 // the checksum database fails the second run as it did the first.
 func (g *Go) runSource(ctx context.Context, src *Source, env []string, args ...string) ([]byte, error) {
-	out, err := g.run(ctx, src.Module.Dir, env, args...)
+	out, err := g.run(ctx, src.Dir, env, args...)
 	if err == nil || !strings.Contains(err.Error(), "go.sum") {
 		return out, err
 	}
 	if reset, rerr := src.resetSum(); rerr != nil || !reset {
 		return out, err
 	}
-	return g.run(ctx, src.Module.Dir, env, args...)
+	return g.run(ctx, src.Dir, env, args...)
 }
 
 // resetSum puts the seed back as go.sum, reporting whether that changed it.
@@ -98,16 +98,38 @@ const srcKind = "src"
 // generatedModule stores a module's generated files, go.mod included, in the cache under their
 // content hash, and prepares our go.mod for it. seedSum is the verified go.sum to start from.
 func generatedModule(cacheDir, name, version string, files map[string][]byte, seedSum string) (*Source, error) {
+	dir, modFile, seed, err := generatedFiles(cacheDir, name, files)
+	if err != nil {
+		return nil, err
+	}
+	if seedSum == "" {
+		seedSum = seed
+	}
+	return &Source{
+		Module:  &Module{Path: name, Version: version, Dir: dir, Sum: "sha256:" + contentHash(files)},
+		Dir:     dir,
+		ModFile: modFile,
+		seedSum: seedSum,
+	}, nil
+}
+
+func contentHash(files map[string][]byte) string {
 	h := sha256.New()
 	for _, n := range slices.Sorted(maps.Keys(files)) {
 		fmt.Fprintf(h, "%s %d\n%s", n, len(files[n]), files[n])
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	key := name + "-" + sum[:16]
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// generatedFiles stores files in the cache as the entry name-<content hash> and writes our
+// go.mod for them; it returns the entry's directory, our go.mod, and the seed go.sum: the
+// files' own go.sum if they have one, else "".
+func generatedFiles(cacheDir, name string, files map[string][]byte) (dir, modFile, seedSum string, err error) {
+	key := name + "-" + contentHash(files)[:16]
 	c := cache.Cache{Dir: cacheDir}
 	dir, ok, err := c.Get(srcKind, key)
 	if err != nil {
-		return nil, err
+		return "", "", "", err
 	}
 	if !ok {
 		dir, err = c.Put(srcKind, key, func(dir string) error {
@@ -123,17 +145,16 @@ func generatedModule(cacheDir, name, version string, files map[string][]byte, se
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return "", "", "", err
 		}
 	}
-	// The go command needs a go.mod in the module's directory to find its root, but reads ours.
-	modFile, err := workingModFile(filepath.Join(cacheDir, "modfiles", key), files["go.mod"], seedSum)
-	if err != nil {
-		return nil, err
+	if _, ok := files["go.sum"]; ok {
+		seedSum = filepath.Join(dir, "go.sum")
 	}
-	return &Source{
-		Module:  &Module{Path: name, Version: version, Dir: dir, Sum: "sha256:" + sum},
-		ModFile: modFile,
-		seedSum: seedSum,
-	}, nil
+	// The go command needs a go.mod in the module's directory to find its root, but reads ours.
+	modFile, err = workingModFile(filepath.Join(cacheDir, "modfiles", key), files["go.mod"], seedSum)
+	if err != nil {
+		return "", "", "", err
+	}
+	return dir, modFile, seedSum, nil
 }

@@ -8,6 +8,13 @@ import (
 	"io/fs"
 )
 
+// The programs' module paths: where their source lives in ckubelet's repository. Their build
+// info names them so, at ckubelet's version.
+const (
+	IptablesWrapperModule = "github.com/ckubelet/ckubelet/internal/wrappers/iptables-wrapper"
+	CNIInstallModule      = "github.com/ckubelet/ckubelet/internal/wrappers/cni-install"
+)
+
 //go:embed iptables-wrapper/main.go iptables-wrapper/mode.go
 var sources embed.FS
 

@@ -164,7 +164,7 @@ func buildPodImage(ctx context.Context, g *gobuild.Go, cache string, s *state, p
 	if err != nil {
 		return err
 	}
-	src, err := gobuild.LocalSource(sub, "podprog", cache)
+	src, err := gobuild.LocalSource(sub, "ckubelet.test/podprog", cache)
 	if err != nil {
 		return err
 	}
