@@ -20,7 +20,9 @@ import (
 	"github.com/ckubelet/ckubelet/internal/gobuild"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/pause"
 	"github.com/ckubelet/ckubelet/internal/progress"
+	"github.com/ckubelet/ckubelet/internal/rootfs"
 	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
@@ -166,15 +168,37 @@ func (b *builder) preflight(ctx context.Context) error {
 	return nil
 }
 
+// The stages the steps call, as small interfaces: tests of the orchestrator replace them with
+// fakes (see images_test.go).
+type (
+	// compiler compiles Go components: gobuild.Go.
+	compiler interface {
+		Build(ctx context.Context, cacheDir string, src *gobuild.Source, pkg string, t gobuild.Target) (gobuild.Binary, error)
+	}
+	// packer packs short-lived tools, each checked by running it: upx.Packer.
+	packer interface {
+		Pack(ctx context.Context, src string, p catalog.Platform, probe upx.Probe) (path string, packed bool, reason error)
+	}
+	// userlands cuts an image's userland for a platform out of Debian packages: debianUserlands.
+	userlands interface {
+		userland(ctx context.Context, p catalog.Platform, name string, spec rootfs.Spec, needs []string) (*Userland, error)
+	}
+	// pauseCompiler compiles pause.c of a Kubernetes tree: pause.Build.
+	pauseCompiler func(ctx context.Context, k8sDir, cacheDir string, p catalog.Platform) (path string, cached bool, err error)
+)
+
 // builder holds what the steps of one build share.
 type builder struct {
-	opts     Options
-	gocmd    *gobuild.Go
-	debian   *debian.Client
-	packer   *upx.Packer // nil without --upx
-	progress progress.Reporter
-	timings  []Timing
-	warnings []string
+	opts      Options
+	gocmd     *gobuild.Go
+	compiler  compiler
+	userlands userlands
+	pause     pauseCompiler
+	debian    *debian.Client
+	packer    packer // nil without --upx
+	progress  progress.Reporter
+	timings   []Timing
+	warnings  []string
 	// resolved and userlandPackages cache, per Debian architecture, the resolved packages and
 	// their extracted trees.
 	resolved         map[string][]debian.Package
@@ -182,7 +206,10 @@ type builder struct {
 }
 
 func newBuilder(o Options) (*builder, error) {
-	b := &builder{opts: o, gocmd: &gobuild.Go{Verbose: o.Verbose}, progress: o.Progress, resolved: map[string][]debian.Package{}, userlandPackages: map[string]*archPackages{}}
+	g := &gobuild.Go{Verbose: o.Verbose}
+	b := &builder{opts: o, gocmd: g, compiler: g, pause: pause.Build, progress: o.Progress,
+		resolved: map[string][]debian.Package{}, userlandPackages: map[string]*archPackages{}}
+	b.userlands = debianUserlands{b}
 	if b.progress == nil {
 		b.progress = progress.Quiet{}
 	}
@@ -195,9 +222,11 @@ func newBuilder(o Options) (*builder, error) {
 	}
 	b.opts.Debian = b.debian.Source() // with defaults filled in
 	if o.UPX {
-		if b.packer, err = upx.Find(o.CacheDir); err != nil {
+		pk, err := upx.Find(o.CacheDir)
+		if err != nil {
 			return nil, err
 		}
+		b.packer = pk
 	}
 	return b, nil
 }

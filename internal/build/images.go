@@ -113,7 +113,7 @@ func (v *versionBuild) prepareComponent(ctx context.Context, module string, pick
 // compile builds one Go package of src for a platform as a visible step.
 func (b *builder) compile(ctx context.Context, src *gobuild.Source, pkg string, p catalog.Platform, cgo bool) (gobuild.Binary, error) {
 	return step(b, fmt.Sprintf("compile %s %s", gobuild.BinaryName(src, pkg), p), func() (gobuild.Binary, string, error) {
-		bin, err := b.gocmd.Build(ctx, b.opts.CacheDir, src, pkg, gobuild.Target{Platform: p, Cgo: cgo})
+		bin, err := b.compiler.Build(ctx, b.opts.CacheDir, src, pkg, gobuild.Target{Platform: p, Cgo: cgo})
 		return bin, cachedNote(bin.Cached), err
 	})
 }
@@ -275,7 +275,7 @@ func (v *versionBuild) kubeletImages(ctx context.Context, p catalog.Platform, se
 	if v.opts.Cgo {
 		needs = []string{kubelet.Path}
 	}
-	ul, err := v.userland(ctx, p, "kubelet", rootfs.KubeletUserland(p.DebianArch()), needs)
+	ul, err := v.userlands.userland(ctx, p, "kubelet", rootfs.KubeletUserland(p.DebianArch()), needs)
 	if err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 	if err != nil {
 		return err
 	}
-	ul, err := v.userland(ctx, p, "kube-proxy", rootfs.KubeProxyUserland(p.DebianArch()), nil)
+	ul, err := v.userlands.userland(ctx, p, "kube-proxy", rootfs.KubeProxyUserland(p.DebianArch()), nil)
 	if err != nil {
 		return err
 	}
@@ -499,7 +499,7 @@ func (v *versionBuild) kubeProxyImage(ctx context.Context, p catalog.Platform, s
 // Kubernetes version with the same pause source gives the same pause image.
 func (v *versionBuild) pauseImage(ctx context.Context, p catalog.Platform, set *imageSet) error {
 	bin, err := step(v.builder, "compile pause "+p.String(), func() (string, string, error) {
-		path, cached, err := pause.Build(ctx, v.kubernetes.Module.Dir, v.opts.CacheDir, p)
+		path, cached, err := v.pause(ctx, v.kubernetes.Module.Dir, v.opts.CacheDir, p)
 		return path, cachedNote(cached), err
 	})
 	if err != nil {

@@ -121,9 +121,12 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) (*archPackag
 	return ap, nil
 }
 
+// debianUserlands cuts userlands out of the build's verified Debian packages.
+type debianUserlands struct{ *builder }
+
 // userland cuts one userland (named for progress, e.g. "kubelet") for a platform out of verified
 // Debian packages. needs are extra ELF files (a cgo kubelet) whose libraries it must provide.
-func (b *builder) userland(ctx context.Context, p catalog.Platform, name string, spec rootfs.Spec, needs []string) (*Userland, error) {
+func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name string, spec rootfs.Spec, needs []string) (*Userland, error) {
 	ap, err := b.packages(ctx, p)
 	if err != nil {
 		return nil, err
@@ -136,7 +139,7 @@ func (b *builder) userland(ctx context.Context, p catalog.Platform, name string,
 	if err != nil {
 		return nil, err
 	}
-	return step(b, fmt.Sprintf("select %s userland %s", name, p), func() (*Userland, string, error) {
+	return step(b.builder, fmt.Sprintf("select %s userland %s", name, p), func() (*Userland, string, error) {
 		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper.Path}
 		spec.Needs = needs
 		dir, err := os.MkdirTemp(b.opts.CacheDir, ".rootfs-")
