@@ -59,7 +59,7 @@ func EntriesFromDir(root string) ([]Entry, error) {
 		if err != nil {
 			return err
 		}
-		e := Entry{Path: "/" + filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeDir | fs.ModeSymlink)}
+		e := Entry{Path: "/" + filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetuid | fs.ModeSetgid | fs.ModeDir | fs.ModeSymlink)}
 		switch {
 		case info.Mode().IsRegular():
 			e.Source = p
@@ -237,8 +237,10 @@ func (ls *Layers) writeEntry(tw *tar.Writer, e Entry) error {
 		// PAX without access/change times or names: only what every reader needs.
 		Format: tar.FormatPAX,
 	}
-	if e.Mode&fs.ModeSticky != 0 {
-		hdr.Mode |= 0o1000
+	for bit, mode := range map[fs.FileMode]int64{fs.ModeSticky: 0o1000, fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000} {
+		if e.Mode&bit != 0 {
+			hdr.Mode |= mode
+		}
 	}
 	switch {
 	case e.Mode.IsDir():

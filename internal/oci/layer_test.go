@@ -174,3 +174,35 @@ func TestCorruptCachedLayerIsRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerSpecialModes keeps setuid, setgid and sticky bits: test images need a setuid program.
+func TestLayerSpecialModes(t *testing.T) {
+	ls := &Layers{CacheDir: t.TempDir(), Compression: Gzip, Time: epoch}
+	l, err := ls.Layer([]Entry{
+		{Path: "/usr/local/bin/nnp", Mode: fs.ModeSetuid | 0o755, Data: []byte("x")},
+		{Path: "/usr/bin/wall", Mode: fs.ModeSetgid | 0o755, Data: []byte("y")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	modes := map[string]int64{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		modes[h.Name] = h.Mode
+	}
+	if modes["usr/local/bin/nnp"] != 0o4755 || modes["usr/bin/wall"] != 0o2755 {
+		t.Errorf("modes %v", modes)
+	}
+}
