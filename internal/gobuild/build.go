@@ -72,12 +72,26 @@ const binKind = "bin"
 // the output, so an unchanged rebuild runs no compiler at all. Concurrent builds, in one process
 // or several, may share cacheDir: each compiles into a directory of its own.
 func (g *Go) Build(ctx context.Context, cacheDir string, src *Source, pkg string, t Target) (Binary, error) {
-	name := BinaryName(src, pkg)
+	return g.build(ctx, cacheDir, src, pkg, t, "build", BinaryName(src, pkg))
+}
+
+// BuildTest compiles the tests of pkg into one binary, as `go test -c` does (upstream's e2e.test
+// is the test binary of k8s.io/kubernetes/test/e2e), cached like Build. Its name is the
+// package's last element with ".test".
+func (g *Go) BuildTest(ctx context.Context, cacheDir string, src *Source, pkg string, t Target) (Binary, error) {
+	return g.build(ctx, cacheDir, src, pkg, t, "test", BinaryName(src, pkg)+".test")
+}
+
+// build runs go build, or go test -c (cmd "test"), for Build and BuildTest.
+func (g *Go) build(ctx context.Context, cacheDir string, src *Source, pkg string, t Target, cmd, name string) (Binary, error) {
 	cc, err := t.CC()
 	if err != nil {
 		return Binary{}, err
 	}
 	env, args := src.buildCommand(t, cc)
+	if cmd == "test" {
+		args = append([]string{"test", "-c"}, args[1:]...)
+	}
 	pkg = src.pkgPath(pkg)
 	key, err := g.cacheKey(ctx, src, env, args, pkg, cc)
 	if err != nil {

@@ -380,3 +380,27 @@ func TestModFilesRepaired(t *testing.T) {
 		})
 	}
 }
+
+// BuildTest compiles a package's tests into a binary that runs them, as go test -c does.
+func TestBuildTest(t *testing.T) {
+	cacheDir := t.TempDir()
+	withTest := fstest.MapFS{
+		"main.go":      {Data: []byte("package main\n\nfunc main() {}\n\nfunc answer() int { return 42 }\n")},
+		"main_test.go": {Data: []byte("package main\n\nimport \"testing\"\n\nfunc TestAnswer(t *testing.T) {\n\tif answer() != 42 {\n\t\tt.Fatal(answer())\n\t}\n}\n")},
+	}
+	src, err := LocalSource(withTest, "example.com/answer", cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := (&Go{}).BuildTest(context.Background(), cacheDir, src, ".", hostTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(bin.Path) != "answer.test" {
+		t.Errorf("test binary %s", bin.Path)
+	}
+	out, err := exec.Command(bin.Path, "-test.v").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestAnswer") {
+		t.Errorf("%s: %v\n%s", bin.Path, err, out)
+	}
+}
