@@ -3,7 +3,7 @@ GO ?= go
 CKUBELET_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: build test unit integration setup vet docs bench e2e
+.PHONY: build test unit integration setup vet docs bench e2e conformance
 
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
@@ -20,6 +20,8 @@ setup:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags e2e ./test/e2e/
+	$(GO) vet -tags conformance ./test/e2e/
 
 unit:
 	$(GO) test -count=1 ./...
@@ -42,3 +44,11 @@ bench: setup
 # A control plane and a containerized kubelet from our images on this machine (amd64, root).
 e2e: setup
 	$(GO) test -count=1 -timeout 60m -tags e2e -v ./test/e2e/
+
+# Upstream's [NodeConformance] specs against a containerized kubelet from our images, joined with
+# ckubelet join and then started by ckubelet run alone; reports in out/conformance/, results in
+# docs/conformance.md. CONFORMANCE_FLAGS passes go test flags; CKUBELET_CONFORMANCE_FOCUS runs a
+# subset (see the README).
+conformance: setup
+	$(GO) test -count=1 -timeout 5h -tags conformance -run 'TestConformance$$' -v ./test/e2e/ $(CONFORMANCE_FLAGS)
+	$(GO) run ./hack/conformance-docs

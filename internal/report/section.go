@@ -14,13 +14,18 @@ const (
 
 // ReplaceSection returns doc with the text between the size markers replaced by content.
 func ReplaceSection(doc, content []byte) ([]byte, error) {
-	begin := bytes.Index(doc, []byte(SectionBegin))
-	end := bytes.Index(doc, []byte(SectionEnd))
+	return ReplaceBetween(doc, SectionBegin, SectionEnd, content)
+}
+
+// ReplaceBetween returns doc with the text between the begin and end markers replaced by content.
+func ReplaceBetween(doc []byte, beginMarker, endMarker string, content []byte) ([]byte, error) {
+	begin := bytes.Index(doc, []byte(beginMarker))
+	end := bytes.Index(doc, []byte(endMarker))
 	if begin < 0 || end < begin {
-		return nil, fmt.Errorf("no %s … %s section", SectionBegin, SectionEnd)
+		return nil, fmt.Errorf("no %s … %s section", beginMarker, endMarker)
 	}
 	var out bytes.Buffer
-	out.Write(doc[:begin+len(SectionBegin)])
+	out.Write(doc[:begin+len(beginMarker)])
 	out.WriteString("\n")
 	out.Write(bytes.TrimSpace(content))
 	out.WriteString("\n")

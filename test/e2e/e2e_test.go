@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || conformance
 
 // Package e2e proves, entirely on this machine, that a containerized kubelet from ckubelet's images
 // joins a cluster with kubeadm's TLS bootstrap, becomes a Ready node, and runs pods with volumes
@@ -48,16 +48,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestNode is the whole end-to-end run; its stage decides which half runs here.
-func TestNode(t *testing.T) {
-	if os.Getenv(stageEnv) == "node" {
-		nodeStage(t)
-		return
-	}
-	hostStage(t)
-}
-
-func hostStage(t *testing.T) {
+// hostStage builds what the node stage needs (buildArtifacts, then more if extra is set), runs the
+// sandbox for up to timeout, which re-runs this test (t.Name()) there as the node stage, and
+// checks and cleans the host.
+func hostStage(t *testing.T, timeout time.Duration, extra func(t *testing.T, s *state)) {
 	checkPrerequisites(t)
 	if d, ok := t.Deadline(); ok && time.Until(d) < coldRun {
 		t.Logf("note: -timeout leaves %v; with cold build caches this test needs about %v on 2 cores (run it with -timeout 60m); with warm caches about 1m",
@@ -89,6 +83,9 @@ func hostStage(t *testing.T) {
 	})
 
 	buildArtifacts(t, s)
+	if extra != nil {
+		extra(t, s)
+	}
 	built := time.Now()
 
 	// The state file first, then again with the mount points: a run killed from here on is
@@ -109,7 +106,7 @@ func hostStage(t *testing.T) {
 	}
 	before := snapshotHost()
 
-	err = runSandbox(t, s, statePath, nodeStageTimeout)
+	err = runSandbox(t, s, statePath, timeout)
 	ran := time.Now()
 	// Whatever happened inside, the host must be as it was.
 	checkHost(t, s, before)

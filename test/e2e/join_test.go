@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || conformance
 
 package e2e
 
@@ -33,7 +33,7 @@ type kubeletNode struct {
 // launch.Join, kubeadm join runs from the kubeadm-cni image in a one-shot container, the host's
 // settings are merged into the kubelet configuration it wrote, the kubelet container starts with
 // kubeadm's flags, and Join waits for kubelet's TLS bootstrap.
-func joinNode(t *testing.T, s *state, cd *containerdDaemon, tok bootstrapToken, caHash string) *kubeletNode {
+func joinNode(t *testing.T, s *state, cd *containerdDaemon, tok bootstrapToken, caHash string, extra ...launch.Mount) *kubeletNode {
 	t.Helper()
 	ctx := context.Background()
 	copts := launch.ContainerdOptions{
@@ -66,7 +66,7 @@ func joinNode(t *testing.T, s *state, cd *containerdDaemon, tok bootstrapToken, 
 		Name:    kubeletName,
 		// The workload's hostPath volume: kubelet checks hostPath directories in its own mount
 		// namespace, so it must see the directory at the runtime's path (--mount SRC).
-		Mounts:        []launch.Mount{{Source: s.hostPathDir(), Destination: s.hostPathDir(), Propagation: launch.RShared}},
+		Mounts:        append([]launch.Mount{{Source: s.hostPathDir(), Destination: s.hostPathDir(), Propagation: launch.RShared}}, extra...),
 		CRI:           launch.CRIs["containerd"],
 		Containerd:    copts,
 		Replace:       true,

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || conformance
 
 package e2e
 
@@ -65,6 +65,9 @@ type state struct {
 
 	Bin map[string]string // etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 
+	// Conformance is what the conformance run adds (conformance_test.go).
+	Conformance *conformanceState `json:",omitempty"`
+
 	// MountPoints are node paths that did not exist on the host and were created as mount
 	// points; the host stage removes them afterwards.
 	MountPoints []string
@@ -85,6 +88,16 @@ var nodeDirs = []string{
 	"/opt/cni/bin",
 	"/var/log/pods",
 	"/var/log/containers",
+}
+
+// conformanceState is what the host stage hands the sandbox for the conformance run.
+type conformanceState struct {
+	E2ETest, Ginkgo   string
+	TestImagesArchive string // docker-archive of the test images, named as pushed
+	ReportDir         string // out/conformance of the repository
+	Focus             string
+	Procs             int
+	Modes             []string
 }
 
 // backing is the work-dir directory behind a node directory: /var/lib/kubelet → DIR/node/var-lib-kubelet.
@@ -174,7 +187,7 @@ var readyLine = regexp.MustCompile(`^node \S+ Ready after `)
 // runSandbox runs the node stage in new namespaces and relays its output; it returns an error if
 // the node stage fails.
 func runSandbox(t *testing.T, s *state, statePath string, timeout time.Duration) error {
-	args := []string{"-test.run=^TestNode$", "-test.v", "-test.count=1", "-test.timeout=0"}
+	args := []string{"-test.run=^" + t.Name() + "$", "-test.v", "-test.count=1", "-test.timeout=0"}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), stageEnv+"=init", stateEnv+"="+statePath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || conformance
 
 package e2e
 
@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ckubelet/ckubelet/internal/launch"
 )
@@ -289,93 +290,21 @@ users:
 // privileged, its ConfigMap), in the given mode, checks its rules and that the Service answers
 // from the node, then removes it and its rules with `kube-proxy --cleanup` from the same image.
 func (w *workloads) kubeProxy(t *testing.T, mode string) {
-	ctx := context.Background()
-	c := w.cp.client
-	ns := "kube-system"
 	// Rules of an earlier kube-proxy would answer for this one.
 	for _, m := range []string{"iptables", "nftables"} {
 		if err := w.proxyRules(t, m); err == nil {
 			t.Fatalf("kube-proxy %s rules are already there before starting kube-proxy in %s mode", m, mode)
 		}
 	}
-	if _, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "kube-proxy", metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy"}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:node-proxier"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "kube-proxy", Namespace: ns}},
-		}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.CoreV1().ConfigMaps(ns).Delete(ctx, "kube-proxy", metav1.DeleteOptions{})
-	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy"},
-		Data:       map[string]string{"config.conf": kubeProxyConfig(mode), "kubeconfig.conf": kubeProxyKubeconfig},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	labels := map[string]string{"k8s-app": "kube-proxy"}
-	privileged := &corev1.SecurityContext{Privileged: ptr(true)}
-	xtablesLock := corev1.Volume{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-		Path: "/run/xtables.lock", Type: ptr(corev1.HostPathFileOrCreate)}}}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Labels: labels},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: "kube-proxy",
-					HostNetwork:        true,
-					PriorityClassName:  "system-node-critical",
-					Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					Containers: []corev1.Container{{
-						Name:            "kube-proxy",
-						Image:           w.s.KubeProxy,
-						ImagePullPolicy: corev1.PullNever,
-						Command:         []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"},
-						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
-							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
-						SecurityContext: privileged,
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(10256)}},
-							PeriodSeconds: 1,
-						},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "kube-proxy", MountPath: "/var/lib/kube-proxy"},
-							{Name: "xtables-lock", MountPath: "/run/xtables.lock"},
-						},
-					}},
-					Volumes: []corev1.Volume{
-						{Name: "kube-proxy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: "kube-proxy"}}}},
-						xtablesLock,
-					},
-				},
-			},
-		},
-	}
-	if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	c := w.cp.client
+	ns := "kube-system"
 	began := time.Now()
-	var proxyPod string
-	waitFor(t, "the kube-proxy pod", 2*time.Minute, func() error {
-		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
-		if err != nil {
-			return err
-		}
-		if len(pods.Items) != 1 {
-			return fmt.Errorf("%d kube-proxy pods", len(pods.Items))
-		}
-		proxyPod = pods.Items[0].Name
-		return nil
-	})
+	proxyPod := deployKubeProxy(t, c, w.s.KubeProxy, mode)
 	w.waitPodReady(t, ns, proxyPod, 2*time.Minute)
 	t.Logf("kube-proxy (%s mode) Ready %v after creation", mode, time.Since(began).Round(100*time.Millisecond))
+	privileged := &corev1.SecurityContext{Privileged: ptr(true)}
+	xtablesLock := xtablesLockVolume()
 
 	// Its rules, as the node's tools see them. kube-proxy's /healthz answers before its first
 	// sync, so Ready does not mean the rules are there yet.
@@ -587,4 +516,94 @@ func removePodSandboxes(t *testing.T, s *state) {
 	if s := strings.TrimSpace(out.String()); s != "" {
 		t.Logf("crictl rmp --all --force: %s", s)
 	}
+}
+
+// xtablesLockVolume is the iptables lock kube-proxy shares with kubelet, as kubeadm mounts it.
+func xtablesLockVolume() corev1.Volume {
+	return corev1.Volume{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+		Path: "/run/xtables.lock", Type: ptr(corev1.HostPathFileOrCreate)}}}
+}
+
+// deployKubeProxy creates kubeadm's kube-proxy DaemonSet (hostNetwork, privileged, its
+// ConfigMap, its service account and binding) with image in the given mode, and returns its
+// pod's name once there is one.
+func deployKubeProxy(t *testing.T, c kubernetes.Interface, image, mode string) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := "kube-system"
+	if _, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "kube-proxy", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:node-proxier"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "kube-proxy", Namespace: ns}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.CoreV1().ConfigMaps(ns).Delete(ctx, "kube-proxy", metav1.DeleteOptions{})
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy"},
+		Data:       map[string]string{"config.conf": kubeProxyConfig(mode), "kubeconfig.conf": kubeProxyKubeconfig},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"k8s-app": "kube-proxy"}
+	privileged := &corev1.SecurityContext{Privileged: ptr(true)}
+	xtablesLock := xtablesLockVolume()
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: "kube-proxy",
+					HostNetwork:        true,
+					PriorityClassName:  "system-node-critical",
+					Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{
+						Name:            "kube-proxy",
+						Image:           image,
+						ImagePullPolicy: corev1.PullNever,
+						Command:         []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"},
+						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+						SecurityContext: privileged,
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(10256)}},
+							PeriodSeconds: 1,
+						},
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "kube-proxy", MountPath: "/var/lib/kube-proxy"},
+							{Name: "xtables-lock", MountPath: "/run/xtables.lock"},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "kube-proxy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: "kube-proxy"}}}},
+						xtablesLock,
+					},
+				},
+			},
+		},
+	}
+	if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var proxyPod string
+	waitFor(t, "the kube-proxy pod", 2*time.Minute, func() error {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 {
+			return fmt.Errorf("%d kube-proxy pods", len(pods.Items))
+		}
+		proxyPod = pods.Items[0].Name
+		return nil
+	})
+	return proxyPod
 }
