@@ -33,6 +33,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/registrytest"
 	"github.com/ckubelet/ckubelet/internal/report"
 	"github.com/ckubelet/ckubelet/internal/testenv"
+	"github.com/ckubelet/ckubelet/internal/testimages"
 )
 
 // Knobs of the conformance run, for CI's subset and for debugging.
@@ -64,12 +65,12 @@ func buildConformance(t *testing.T, s *state) {
 	ctx := context.Background()
 	b := newImageBuilder(t, ctx)
 	began := time.Now()
-	named, err := b.testImages()
+	named, err := b.build(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range named {
-		named[i].Image.Repository = registryAddr + "/" + e2eImagesRepo + "/" + named[i].Image.Repository
+		named[i].Image.Repository = registryAddr + "/" + testimages.Repository + "/" + named[i].Image.Repository
 	}
 	c := &conformanceState{TestImagesArchive: s.path("test-images.tar"), ReportDir: filepath.Join(repoRoot(), "out", "conformance"),
 		Focus: focus, Procs: 4, Modes: []string{"join", "run"}}
@@ -167,7 +168,7 @@ func modeName(mode string) string {
 
 // repoListYAML sends every registry the selected specs use to the sandbox's registry (the keys
 // of test/utils/image/manifest.go). invalidRegistry stays invalid: pull-failure specs want that.
-const repoListYAML = `promoterE2eRegistry: ` + registryAddr + `/` + e2eImagesRepo + `
+const repoListYAML = `promoterE2eRegistry: ` + registryAddr + `/` + testimages.Repository + `
 gcRegistry: ` + registryAddr + `
 gcEtcdRegistry: ` + registryAddr + `
 buildImageRegistry: ` + registryAddr + `/build-image

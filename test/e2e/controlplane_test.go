@@ -1,4 +1,4 @@
-//go:build e2e || conformance
+//go:build e2e || conformance || vm
 
 package e2e
 
@@ -92,6 +92,79 @@ func (p *process) running() error {
 
 // startControlPlane generates the PKI, starts the four components and waits until the API server
 // is ready.
+// controlPlaneArgs issues the control plane's certificates and kubeconfigs into p and returns
+// the arguments of etcd, kube-apiserver, kube-controller-manager and kube-scheduler, in start
+// order. The components read the PKI at p.at's paths, keep etcd's data in etcdDir, and the API
+// server advertises advertise; ips are more addresses its certificate names.
+func controlPlaneArgs(p *pki, etcdDir, advertise string, ips ...net.IP) (args [][]string, adminConf string, err error) {
+	if _, _, err := p.issue("apiserver", certSpec{
+		cn: "kube-apiserver", server: true,
+		dns: []string{"localhost", nodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		ips: append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(advertise), net.ParseIP("10.96.0.1")}, ips...),
+	}); err != nil {
+		return nil, "", err
+	}
+	// kubeadm's name for the API server's client certificate towards kubelets (logs, exec).
+	if _, _, err := p.issue("apiserver-kubelet-client", certSpec{cn: "kube-apiserver-kubelet-client"}); err != nil {
+		return nil, "", err
+	}
+	local := "https://127.0.0.1:" + apiServerPort
+	if adminConf, err = p.kubeconfig("admin", local, certSpec{cn: "kubernetes-admin", orgs: []string{"system:masters"}}); err != nil {
+		return nil, "", err
+	}
+	if _, err := p.kubeconfig("controller-manager", local, certSpec{cn: "system:kube-controller-manager"}); err != nil {
+		return nil, "", err
+	}
+	if _, err := p.kubeconfig("scheduler", local, certSpec{cn: "system:kube-scheduler"}); err != nil {
+		return nil, "", err
+	}
+	at := p.at
+	kcmConf, schedConf := at("controller-manager.conf"), at("scheduler.conf")
+	return [][]string{
+		{"etcd",
+			"--name=e2e", "--data-dir=" + etcdDir,
+			"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
+			"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+			"--initial-cluster=e2e=http://127.0.0.1:2380",
+			"--unsafe-no-fsync", "--log-level=warn"},
+		{"kube-apiserver",
+			"--etcd-servers=http://127.0.0.1:2379",
+			"--bind-address=0.0.0.0", "--secure-port=" + apiServerPort, "--advertise-address=" + advertise,
+			"--tls-cert-file=" + at("apiserver.crt"), "--tls-private-key-file=" + at("apiserver.key"),
+			"--client-ca-file=" + at("ca.crt"),
+			"--kubelet-client-certificate=" + at("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key=" + at("apiserver-kubelet-client.key"),
+			"--kubelet-preferred-address-types=InternalIP,Hostname",
+			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+			"--service-account-key-file=" + at("sa.pub"),
+			"--service-account-signing-key-file=" + at("sa.key"),
+			"--service-cluster-ip-range=" + serviceCIDR,
+			"--authorization-mode=Node,RBAC",
+			"--enable-admission-plugins=NodeRestriction",
+			"--enable-bootstrap-token-auth=true",
+			"--allow-privileged=true",
+			"--profiling=false"},
+		{"kube-controller-manager",
+			"--kubeconfig=" + kcmConf,
+			"--authentication-kubeconfig=" + kcmConf, "--authorization-kubeconfig=" + kcmConf,
+			"--bind-address=127.0.0.1", "--leader-elect=false",
+			// bootstrapsigner signs cluster-info for token discovery, tokencleaner removes expired
+			// tokens: both are off by default and on in kubeadm clusters.
+			"--controllers=*,bootstrapsigner,tokencleaner",
+			"--use-service-account-credentials=true",
+			"--root-ca-file=" + at("ca.crt"),
+			"--service-account-private-key-file=" + at("sa.key"),
+			"--cluster-signing-cert-file=" + at("ca.crt"), "--cluster-signing-key-file=" + at("ca.key"),
+			"--allocate-node-cidrs=true", "--cluster-cidr=" + podCIDR, "--node-cidr-mask-size=24",
+			"--service-cluster-ip-range=" + serviceCIDR,
+			"--profiling=false"},
+		{"kube-scheduler",
+			"--kubeconfig=" + schedConf,
+			"--authentication-kubeconfig=" + schedConf, "--authorization-kubeconfig=" + schedConf,
+			"--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"},
+	}, adminConf, nil
+}
+
 func startControlPlane(t *testing.T, s *state) *controlPlane {
 	t.Helper()
 	began := time.Now()
@@ -106,64 +179,23 @@ func startControlPlane(t *testing.T, s *state) *controlPlane {
 			cp.procs[i].stop()
 		}
 	})
-	if _, _, err := p.issue("apiserver", certSpec{
-		cn: "kube-apiserver", server: true,
-		dns: []string{"localhost", nodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		ips: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(nodeIP), net.ParseIP("10.96.0.1")},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// kubeadm's name for the API server's client certificate towards kubelets (logs, exec).
-	if _, _, err := p.issue("apiserver-kubelet-client", certSpec{cn: "kube-apiserver-kubelet-client"}); err != nil {
-		t.Fatal(err)
-	}
-	local := "https://127.0.0.1:" + apiServerPort
-	adminConf, err := p.kubeconfig("admin", local, certSpec{cn: "kubernetes-admin", orgs: []string{"system:masters"}})
+	args, adminConf, err := controlPlaneArgs(p, s.path("etcd"), nodeIP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kcmConf, err := p.kubeconfig("controller-manager", local, certSpec{cn: "system:kube-controller-manager"})
-	if err != nil {
-		t.Fatal(err)
+	start := func(a []string) *process {
+		proc := startProcess(t, s, a[0], s.Bin[a[0]], a[1:]...)
+		cp.procs = append(cp.procs, proc)
+		return proc
 	}
-	schedConf, err := p.kubeconfig("scheduler", local, certSpec{cn: "system:kube-scheduler"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	etcd := startProcess(t, s, "etcd", s.Bin["etcd"],
-		"--name=e2e", "--data-dir="+s.path("etcd"),
-		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
-		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-		"--initial-cluster=e2e=http://127.0.0.1:2380",
-		"--unsafe-no-fsync", "--log-level=warn")
-	cp.procs = append(cp.procs, etcd)
+	etcd := start(args[0])
 	waitFor(t, "etcd", 60*time.Second, func() error {
 		if err := etcd.running(); err != nil {
 			return err
 		}
 		return httpOK(http.DefaultClient, "http://127.0.0.1:2379/health")
 	})
-
-	apiserver := startProcess(t, s, "kube-apiserver", s.Bin["kube-apiserver"],
-		"--etcd-servers=http://127.0.0.1:2379",
-		"--bind-address=0.0.0.0", "--secure-port="+apiServerPort, "--advertise-address="+nodeIP,
-		"--tls-cert-file="+p.path("apiserver.crt"), "--tls-private-key-file="+p.path("apiserver.key"),
-		"--client-ca-file="+p.path("ca.crt"),
-		"--kubelet-client-certificate="+p.path("apiserver-kubelet-client.crt"),
-		"--kubelet-client-key="+p.path("apiserver-kubelet-client.key"),
-		"--kubelet-preferred-address-types=InternalIP,Hostname",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+p.path("sa.pub"),
-		"--service-account-signing-key-file="+p.path("sa.key"),
-		"--service-cluster-ip-range="+serviceCIDR,
-		"--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction",
-		"--enable-bootstrap-token-auth=true",
-		"--allow-privileged=true",
-		"--profiling=false")
-	cp.procs = append(cp.procs, apiserver)
-
+	apiserver := start(args[1])
 	if cp.admin, err = clientcmd.BuildConfigFromFlags("", adminConf); err != nil {
 		t.Fatal(err)
 	}
@@ -174,33 +206,10 @@ func startControlPlane(t *testing.T, s *state) *controlPlane {
 		if err := apiserver.running(); err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		body, err := cp.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, body)
-		}
-		return nil
+		return cp.readyz()
 	})
-
-	cp.procs = append(cp.procs, startProcess(t, s, "kube-controller-manager", s.Bin["kube-controller-manager"],
-		"--kubeconfig="+kcmConf,
-		"--authentication-kubeconfig="+kcmConf, "--authorization-kubeconfig="+kcmConf,
-		"--bind-address=127.0.0.1", "--leader-elect=false",
-		// bootstrapsigner signs cluster-info for token discovery, tokencleaner removes expired
-		// tokens: both are off by default and on in kubeadm clusters.
-		"--controllers=*,bootstrapsigner,tokencleaner",
-		"--use-service-account-credentials=true",
-		"--root-ca-file="+p.path("ca.crt"),
-		"--service-account-private-key-file="+p.path("sa.key"),
-		"--cluster-signing-cert-file="+p.path("ca.crt"), "--cluster-signing-key-file="+p.path("ca.key"),
-		"--allocate-node-cidrs=true", "--cluster-cidr="+podCIDR, "--node-cidr-mask-size=24",
-		"--service-cluster-ip-range="+serviceCIDR,
-		"--profiling=false"))
-	cp.procs = append(cp.procs, startProcess(t, s, "kube-scheduler", s.Bin["kube-scheduler"],
-		"--kubeconfig="+schedConf,
-		"--authentication-kubeconfig="+schedConf, "--authorization-kubeconfig="+schedConf,
-		"--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"))
+	start(args[2])
+	start(args[3])
 	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for _, c := range []struct {
 		proc *process
@@ -215,6 +224,17 @@ func startControlPlane(t *testing.T, s *state) *controlPlane {
 	}
 	t.Logf("control plane ready in %v", time.Since(began).Round(100*time.Millisecond))
 	return cp
+}
+
+// readyz asks the API server whether it is ready.
+func (cp *controlPlane) readyz() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	body, err := cp.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, body)
+	}
+	return nil
 }
 
 // check fails t if a control-plane process has exited.

@@ -1,4 +1,4 @@
-//go:build e2e || conformance
+//go:build e2e || conformance || vm
 
 // Package e2e proves, entirely on this machine, that a containerized kubelet from ckubelet's images
 // joins a cluster with kubeadm's TLS bootstrap, becomes a Ready node, and runs pods with volumes

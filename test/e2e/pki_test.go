@@ -1,4 +1,4 @@
-//go:build e2e || conformance
+//go:build e2e || conformance || vm
 
 package e2e
 
@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -24,7 +25,10 @@ import (
 // pki is the cluster's certificate authority and the credentials the control plane and the test
 // use, written as PEM files into dir, as kubeadm would into /etc/kubernetes/pki.
 type pki struct {
-	dir    string
+	dir string
+	// at is where the components read a file of the PKI from: path, unless they run elsewhere
+	// (in a VM).
+	at     func(name string) string
 	ca     *x509.Certificate
 	caKey  crypto.Signer
 	caPEM  []byte
@@ -62,6 +66,7 @@ func newPKI(dir string) (*pki, error) {
 	}
 	sum := sha256.Sum256(ca.RawSubjectPublicKeyInfo)
 	p := &pki{dir: dir, ca: ca, caKey: key, caPEM: pemBlock("CERTIFICATE", der), CAHash: "sha256:" + hex.EncodeToString(sum[:])}
+	p.at = p.path
 	if err := p.write("ca.crt", p.caPEM); err != nil {
 		return nil, err
 	}
@@ -152,28 +157,31 @@ func (p *pki) issue(name string, s certSpec) (certPEM, keyPEM []byte, err error)
 	return certPEM, keyPEM, p.write(name+".key", keyPEM)
 }
 
-// kubeconfig writes a kubeconfig for a client certificate of the CA, talking to server.
+// kubeconfig writes a kubeconfig for a client certificate of the CA, talking to server, with the
+// certificates in it: it works wherever the component that reads it runs.
 func (p *pki) kubeconfig(name, server string, s certSpec) (string, error) {
-	if _, _, err := p.issue(name, s); err != nil {
+	certPEM, keyPEM, err := p.issue(name, s)
+	if err != nil {
 		return "", err
 	}
+	b64 := base64.StdEncoding.EncodeToString
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: e2e
   cluster:
     server: %s
-    certificate-authority: %s
+    certificate-authority-data: %s
 users:
 - name: %s
   user:
-    client-certificate: %s
-    client-key: %s
+    client-certificate-data: %s
+    client-key-data: %s
 contexts:
 - name: e2e
   context: {cluster: e2e, user: %s}
 current-context: e2e
-`, server, p.path("ca.crt"), s.cn, p.path(name+".crt"), p.path(name+".key"), s.cn)
+`, server, b64(p.caPEM), s.cn, b64(certPEM), b64(keyPEM), s.cn)
 	path := p.path(name + ".conf")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }

@@ -1,4 +1,4 @@
-//go:build e2e || conformance
+//go:build e2e || conformance || vm
 
 package e2e
 
