@@ -160,6 +160,20 @@ Options=bind,ro
 	"/etc/fstab":    "/dev/vda\t/\text4\trw,errors=remount-ro\t0\t1\n",
 	// No package source: nothing in the test may reach a network.
 	"/etc/apt/sources.list": "# no network in the test VM\n",
+	// containerd as an image-based OS configures it for Kubernetes (Flatcar's, for one): runc
+	// with the systemd cgroup driver, which kubelet uses on a systemd host, the CNI plugins in
+	// /opt/cni/bin (Debian's default, /usr/lib/cni, is read-only here), and the pause image the
+	// OS image carries, since no registry can be reached.
+	"/etc/containerd/config.toml": `version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/library/pause:3.10.2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/opt/cni/bin"
+    conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+`,
 }
 
 // build makes the disk in dir: mmdebstrap into a directory, then an ext4 image of it (mkfs.ext4

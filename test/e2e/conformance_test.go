@@ -26,7 +26,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ckubelet/ckubelet/internal/launch"
 	"github.com/ckubelet/ckubelet/internal/output"
@@ -271,29 +270,4 @@ func runSuite(t *testing.T, s *state, mode, repoList string) report.ConformanceR
 		t.Errorf("ginkgo failed without a failed spec: %v; see %s", runErr, logPath)
 	}
 	return res
-}
-
-// podReady and daemonSetReady are conditions for waitFor.
-func podReady(cp *controlPlane, ns, pod string) error {
-	p, err := cp.client.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == "Ready" && c.Status == "True" {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s/%s: %s", ns, pod, describePod(p))
-}
-
-func daemonSetReady(cp *controlPlane, ns, ds string) error {
-	d, err := cp.client.AppsV1().DaemonSets(ns).Get(context.Background(), ds, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if d.Status.NumberReady < 1 || d.Status.NumberReady != d.Status.DesiredNumberScheduled {
-		return fmt.Errorf("%s/%s: %d of %d ready", ns, ds, d.Status.NumberReady, d.Status.DesiredNumberScheduled)
-	}
-	return nil
 }

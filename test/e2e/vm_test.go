@@ -1,0 +1,635 @@
+//go:build vm
+
+package e2e
+
+// TestVMNode proves a containerized kubelet on a real node: a Debian trixie VM (internal/vmtest)
+// with systemd as PID 1, cgroup v2, a read-only /usr and the engines the OS ships, on QEMU's
+// restricted user-mode network. For each engine, `ckubelet run --runtime systemd --engine E`
+// installs the unit; the node must become Ready and run a pod with every kind of volume, serve
+// logs, exec and port-forward through the API server, survive its kubelet container being
+// killed, a reboot, and an upgrade to the next patch release without restarting the pods, and
+// leave nothing of Kubernetes on the VM's file system outside the paths kubelet owns.
+//
+// The control plane is built from source as in the e2e test and runs in the VM, from a
+// read-only disk of the test's, with its state on a second disk: a single-node cluster needs
+// the API server to reach kubelet, which the restricted network allows only inside the VM. The
+// test talks to the API server through a forwarded port on 127.0.0.1.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+
+	"github.com/ckubelet/ckubelet/internal/build"
+	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/debian"
+	"github.com/ckubelet/ckubelet/internal/gobuild"
+	"github.com/ckubelet/ckubelet/internal/launch"
+	"github.com/ckubelet/ckubelet/internal/oci"
+	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/testimages"
+	"github.com/ckubelet/ckubelet/internal/vmtest"
+)
+
+const (
+	// Where the test's disks are mounted in the VM: under /run, a tmpfs the file list leaves out.
+	vmTools    = "/run/ckubelet-test/tools"
+	vmState    = "/run/ckubelet-test/state"
+	vmHostPath = "/run/ckubelet-test/hostpath"
+	vmNodeIP   = "10.0.2.15" // QEMU user networking's guest address
+	vmNode     = "ckubelet-vm"
+	// vmFromVersion is the patch release the node starts with; it is upgraded to testVersion.
+	vmFromVersion = "v1.37.1"
+	// enginesEnv lists the engines to test, default all the OS ships.
+	enginesEnv = "CKUBELET_VM_ENGINES"
+)
+
+// vmArtifacts are the files of the test's read-only disk.
+type vmArtifacts struct {
+	disk string // ext4 image of dir
+	dir  string
+}
+
+func TestVMNode(t *testing.T) {
+	vmtest.CheckHost(t)
+	ctx := context.Background()
+	mirror, err := debian.HostMirror("/etc/apt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	img, err := vmtest.BuildImage(ctx, vmtest.ImageOptions{Mirror: mirror, CacheDir: cacheDir()}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("vm: disk ready in %v (%s)", time.Since(began).Round(time.Second), img.Dir)
+	art := buildVMArtifacts(t, ctx)
+	engines := []string{"containerd", "docker", "podman"}
+	if e := os.Getenv(enginesEnv); e != "" {
+		engines = strings.Split(e, ",")
+	}
+	for i, e := range engines {
+		t.Run(e, func(t *testing.T) { vmNodeRun(t, img, art, e, i == 0) })
+	}
+}
+
+// buildVMArtifacts builds the images of both versions, the test workload, the control plane
+// and ckubelet itself onto the test's disk.
+func buildVMArtifacts(t *testing.T, ctx context.Context) vmArtifacts {
+	t.Helper()
+	cache := cacheDir()
+	dir := filepath.Join(t.TempDir(), "tools")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := catalog.ParsePlatform("linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror, _ := debian.HostMirror("/etc/apt")
+	sel, _ := catalog.ParseSelection("cni,pause")
+	timed := func(what string, fn func() error) {
+		t.Helper()
+		began := time.Now()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%-55s %6.1fs", what, time.Since(began).Seconds())
+	}
+	timed("build.Run cni, pause "+vmFromVersion+" and "+testVersion, func() error {
+		_, err := build.Run(ctx, build.Options{
+			KubernetesVersion: testVersion + "," + vmFromVersion, Selection: sel, Platforms: []catalog.Platform{p},
+			Output:      output.Target{Kind: output.DockerArchive, Dest: filepath.Join(dir, "images.tar")},
+			Compression: oci.Zstd, Debian: debian.Source{Mirror: mirror}, CacheDir: cache,
+		})
+		return err
+	})
+	g := &gobuild.Go{}
+	k8s, err := g.PrepareKubernetes(ctx, cache, catalog.Version(testVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed("the workload image (agnhost)", func() error {
+		named, err := testimages.Build(ctx, testimages.Options{CacheDir: cache, Platform: p, Mirror: mirror, Kubernetes: k8s, Go: g})
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(named, func(n output.Named) bool { return n.Image.Repository == "agnhost" })
+		named[i].Image.Repository = "ckubelet.test/agnhost"
+		return output.Write(ctx, output.Target{Kind: output.DockerArchive, Dest: filepath.Join(dir, "workload.tar")}, named[i:i+1])
+	})
+	for _, cmd := range controlPlaneCommands {
+		timed("compile "+cmd, func() error {
+			bin, err := g.Build(ctx, cache, k8s, "./cmd/"+cmd, gobuild.Target{Platform: p})
+			if err == nil {
+				err = copyFile(bin.Path, filepath.Join(dir, cmd))
+			}
+			return err
+		})
+	}
+	timed("compile etcd", func() error {
+		bin, err := buildEtcd(ctx, g, cache, k8s, p)
+		if err == nil {
+			err = copyFile(bin, filepath.Join(dir, "etcd"))
+		}
+		return err
+	})
+	timed("compile ckubelet", func() error {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "ckubelet"), "./cmd/ckubelet")
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	})
+	disk := filepath.Join(t.TempDir(), "tools.raw")
+	timed("the test's disk", func() error { return mkfs(dir, disk, 0) })
+	return vmArtifacts{disk: disk, dir: dir}
+}
+
+// mkfs makes an ext4 image of dir (empty for ""), big enough for it and extra MiB more.
+func mkfs(dir, image string, extraMiB int64) error {
+	var size int64 = 64 << 20
+	if dir != "" {
+		filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				size += fi.Size() + 4096
+			}
+			return nil
+		})
+		size += size / 5
+	}
+	size += extraMiB << 20
+	args := []string{"-q", "-F", "-L", "ckubelet-test"}
+	if dir != "" {
+		args = append(args, "-d", dir)
+	}
+	args = append(args, image, fmt.Sprintf("%dM", size>>20))
+	if out, err := exec.Command("mkfs.ext4", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkfs.ext4: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// vmEngine is how the test drives one engine in the VM.
+type vmEngine struct {
+	name string
+	// load loads the image archive into the engine's store; kubeletRef names the kubelet image
+	// there; kill kills the kubelet container.
+	load, kill string
+	kubeletRef func(version string) string
+}
+
+func engineFor(t *testing.T, name string) vmEngine {
+	tag := func(v string) string { return "kubelet:" + v + "-cni-trixie" }
+	switch name {
+	case "containerd":
+		return vmEngine{name: name, load: "true", kill: "ctr -n k8s.io tasks kill -s SIGKILL kubelet",
+			kubeletRef: func(v string) string { return "docker.io/library/" + tag(v) }}
+	case "docker":
+		return vmEngine{name: name, load: "docker load -q -i " + vmTools + "/images.tar", kill: "docker kill kubelet", kubeletRef: tag}
+	case "podman":
+		return vmEngine{name: name, load: "podman load -q -i " + vmTools + "/images.tar", kill: "podman kill kubelet",
+			kubeletRef: func(v string) string { return "localhost/" + tag(v) }}
+	}
+	t.Fatalf("%s: unknown engine %q (want containerd, docker or podman)", enginesEnv, name)
+	return vmEngine{}
+}
+
+// vmCluster is the control plane in the VM as the test sees it.
+type vmCluster struct {
+	vm     *vmtest.VM
+	cp     *controlPlane
+	args   [][]string
+	config *rest.Config
+}
+
+// vmNodeRun is the whole life of one node with one engine.
+func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName string, first bool) {
+	eng := engineFor(t, engineName)
+	stateDisk := filepath.Join(t.TempDir(), "state.raw")
+	if err := mkfs("", stateDisk, 4096); err != nil {
+		t.Fatal(err)
+	}
+	bootStart := time.Now()
+	vm := vmtest.Boot(t, img, vmtest.BootOptions{Forwards: []int{6443}, Disks: []string{art.disk}, StateDisk: stateDisk})
+	t.Logf("vm: %s: booted in %v (%s)", engineName, vm.Booted.Round(time.Second), vm.Accel)
+	mountDisks(t, vm)
+	checkOS(t, vm, first)
+	before := fileList(t, vm)
+
+	cl := startVMCluster(t, vm)
+	tok := bootstrapCluster(t, cl.cp, &state{Version: testVersion, CgroupRoot: "/"})
+	vm.MustRun(t, "ctr -n k8s.io images import "+vmTools+"/images.tar >/dev/null && ctr -n k8s.io images import "+vmTools+"/workload.tar >/dev/null")
+	vm.MustRun(t, eng.load)
+	writeNodeFiles(t, vm, cl, tok)
+
+	// ckubelet run, as a user of this OS would: the unit wraps the engine.
+	runStart := time.Now()
+	ckubeletRun(t, vm, eng, vmFromVersion)
+	ready := waitVMNodeReady(t, cl, vmFromVersion, 10*time.Minute)
+	fmt.Printf("vm: %s node Ready after %.0fs (boot to Ready %.0fs)\n", engineName, ready.Sub(runStart).Seconds(), ready.Sub(bootStart).Seconds())
+
+	pod := vmWorkload(t, cl)
+	checkThroughAPIServer(t, cl, pod)
+	checkCgroups(t, vm, pod)
+	containers, mounts := podState(t, cl, vm, pod)
+
+	// The kubelet container dies: systemd starts it again; the pods are left alone.
+	started := unitStart(t, vm)
+	vm.MustRun(t, eng.kill)
+	waitFor(t, "kubelet to be restarted by systemd", 3*time.Minute, func() error {
+		if unitStart(t, vm) == started {
+			return fmt.Errorf("kubelet.service not restarted yet")
+		}
+		return nil
+	})
+	waitVMNodeReady(t, cl, vmFromVersion, 5*time.Minute)
+	samePods(t, cl, vm, pod, containers, mounts, "after the kubelet container was killed")
+
+	// Reboot: the unit, the engine and kubelet come back; the test brings its control plane back.
+	rebootStart := time.Now()
+	vm.Reboot(t)
+	mountDisks(t, vm)
+	cl.start(t)
+	again := waitVMNodeReady(t, cl, vmFromVersion, 10*time.Minute)
+	waitFor(t, "the pod running again after the reboot", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
+	if prop := strings.TrimSpace(vm.MustRun(t, "findmnt -no PROPAGATION --target "+launch.KubeletDir)); prop != "shared" {
+		t.Errorf("after the reboot %s is on a %q mount, want shared", launch.KubeletDir, prop)
+	}
+	fmt.Printf("vm: %s reboot: Ready again after %.0fs\n", engineName, again.Sub(rebootStart).Seconds())
+	containers, mounts = podState(t, cl, vm, pod)
+
+	// Upgrade to the next patch release with the pod running.
+	ckubeletRun(t, vm, eng, testVersion)
+	waitVMNodeReady(t, cl, testVersion, 5*time.Minute)
+	samePods(t, cl, vm, pod, containers, mounts, "after the upgrade")
+	fmt.Printf("vm: %s upgrade %s -> %s: pods kept\n", engineName, vmFromVersion, testVersion)
+
+	checkFileList(t, before, fileList(t, vm))
+}
+
+func mountDisks(t *testing.T, vm *vmtest.VM) {
+	t.Helper()
+	vm.MustRun(t, fmt.Sprintf("mkdir -p %[1]s %[2]s %[3]s && mount -o ro /dev/vdb %[1]s && mount /dev/vdc %[2]s", vmTools, vmState, vmHostPath))
+}
+
+// checkOS checks what the node is: systemd as PID 1, cgroup v2, /usr read-only.
+func checkOS(t *testing.T, vm *vmtest.VM, print bool) {
+	t.Helper()
+	out := strings.Fields(vm.MustRun(t, "stat -fc %T /sys/fs/cgroup; ps -p 1 -o comm=; findmnt -no OPTIONS /usr | cut -d, -f1"))
+	if !slices.Equal(out, []string{"cgroup2fs", "systemd", "ro"}) {
+		t.Fatalf("the VM's cgroup fs, PID 1 and /usr mount: %q, want cgroup2fs systemd ro", out)
+	}
+	if print {
+		fmt.Println("vm: cgroup2 systemd /usr ro")
+	}
+}
+
+// fileList is every path of the VM's root file system but the state the OS and the engines
+// keep anyway (journal, logs, the engines' storage and the CNI plugins' IP leases, caches).
+func fileList(t *testing.T, vm *vmtest.VM) []string {
+	t.Helper()
+	churn := []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/cache", "/var/log/journal",
+		"/var/lib/containerd", "/var/lib/docker", "/var/lib/containers", "/var/lib/cni", "/var/lib/systemd", "/var/lib/private"}
+	var prune []string
+	for _, c := range churn {
+		prune = append(prune, "-path "+c)
+	}
+	out := vm.MustRun(t, "find / -xdev \\( "+strings.Join(prune, " -o ")+" \\) -prune -o -print | LC_ALL=C sort")
+	return strings.Split(strings.TrimSpace(out), "\n")
+}
+
+// allowedPaths are where running kubelet may leave files: what kubelet and kubeadm own, the CNI
+// configuration and plugins, and the unit (with its enablement link). OS logs are not files of
+// Kubernetes.
+var allowedPaths = []string{"/etc/kubernetes", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/etc/cni", "/opt/cni",
+	"/etc/systemd/system/kubelet.service", "/etc/systemd/system/multi-user.target.wants/kubelet.service"}
+
+func checkFileList(t *testing.T, before, after []string) {
+	t.Helper()
+	var added, removed, logs []string
+	allowed := func(p string) bool {
+		return slices.ContainsFunc(allowedPaths, func(a string) bool { return p == a || strings.HasPrefix(p, a+"/") })
+	}
+	for _, p := range after {
+		if _, found := slices.BinarySearch(before, p); found || allowed(p) {
+			continue
+		}
+		if strings.HasPrefix(p, "/var/log/") {
+			logs = append(logs, p)
+			continue
+		}
+		added = append(added, p)
+	}
+	for _, p := range before {
+		if _, found := slices.BinarySearch(after, p); !found && !allowed(p) {
+			removed = append(removed, p)
+		}
+	}
+	t.Logf("vm: file list: %d paths before, %d after; OS logs written meanwhile: %v", len(before), len(after), logs)
+	if len(added) > 0 || len(removed) > 0 {
+		t.Errorf("the VM's file system changed outside %v:\nadded %q\nremoved %q", allowedPaths, added, removed)
+	}
+}
+
+// startVMCluster writes the PKI onto the state disk and starts the control plane.
+func startVMCluster(t *testing.T, vm *vmtest.VM) *vmCluster {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := newPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.at = func(name string) string { return vmState + "/pki/" + name }
+	args, adminConf, err := controlPlaneArgs(p, vmState+"/etcd", vmNodeIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	cmd := exec.Command("tar", "-C", dir, "-cf", "-", ".")
+	cmd.Stdout = &tarball
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.RunInput("mkdir -p "+vmState+"/pki && tar -C "+vmState+"/pki -xf -", &tarball); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", adminConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = "https://" + vm.Port(6443)
+	cfg.TLSClientConfig.ServerName = "localhost"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &vmCluster{vm: vm, cp: &controlPlane{pki: p, admin: cfg, client: client}, args: args, config: cfg}
+	cl.start(t)
+	return cl
+}
+
+// start runs the control plane as transient units (gone at reboot, like the test's disks).
+func (cl *vmCluster) start(t *testing.T) {
+	t.Helper()
+	began := time.Now()
+	for _, a := range cl.args {
+		words := []string{"systemd-run", "--unit=ckubelet-test-" + a[0], "--collect", "-p", "Restart=on-failure", vmTools + "/" + a[0]}
+		line := launch.ShellCommand([][]string{append(words, a[1:]...)})
+		cl.vm.MustRun(t, line)
+	}
+	waitFor(t, "kube-apiserver /readyz in the VM", 10*time.Minute, cl.cp.readyz)
+	t.Logf("vm: control plane ready in %v", time.Since(began).Round(time.Second))
+}
+
+// writeNodeFiles is what a node without kubeadm is given: the cluster CA, a bootstrap kubeconfig
+// with a join token, and the CNI configuration for the plugins the image installs.
+func writeNodeFiles(t *testing.T, vm *vmtest.VM, cl *vmCluster, tok bootstrapToken) {
+	t.Helper()
+	bootstrap := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority: /etc/kubernetes/pki/ca.crt
+    server: https://%s:%s
+  name: cluster
+contexts:
+- context: {cluster: cluster, user: kubelet-bootstrap}
+  name: bootstrap
+current-context: bootstrap
+users:
+- name: kubelet-bootstrap
+  user:
+    token: %s
+`, vmNodeIP, apiServerPort, tok)
+	conflist := `{
+  "cniVersion": "1.0.0",
+  "name": "ckubelet",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "` + nodePodCIDR + `"}]]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`
+	for path, content := range map[string]string{
+		"/etc/kubernetes/pki/ca.crt":          string(cl.cp.pki.caPEM),
+		launch.BootstrapKubeconfig:            bootstrap,
+		"/etc/cni/net.d/10-ckubelet.conflist": conflist,
+		vmHostPath + "/hello.txt":             hostPathValue + "\n",
+	} {
+		if _, err := vm.RunInput("mkdir -p "+filepath.Dir(path)+" && cat > "+path, strings.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ckubeletRun runs `ckubelet run --runtime systemd --engine E` for a version's image.
+func ckubeletRun(t *testing.T, vm *vmtest.VM, eng vmEngine, version string) {
+	t.Helper()
+	engine := eng.name
+	out, err := vm.Run(fmt.Sprintf("%s/ckubelet run --runtime systemd --engine %s --image %s --mount %s --node-ip %s --force 2>&1",
+		vmTools, engine, eng.kubeletRef(version), vmHostPath, vmNodeIP))
+	t.Logf("vm: ckubelet run (%s, %s):\n%s", engine, version, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitVMNodeReady waits for the node to be Ready with kubelet of the given version.
+func waitVMNodeReady(t *testing.T, cl *vmCluster, version string, timeout time.Duration) time.Time {
+	t.Helper()
+	var last string
+	err := pollEvery(timeout, 2*time.Second, func() error {
+		n, err := cl.cp.client.CoreV1().Nodes().Get(context.Background(), vmNode, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		last = n.Status.NodeInfo.KubeletVersion
+		if r := nodeReady(n); r != "Ready" {
+			return fmt.Errorf("node %s: %s", vmNode, r)
+		}
+		if last != version {
+			return fmt.Errorf("node runs kubelet %s, want %s", last, version)
+		}
+		return nil
+	})
+	if err != nil {
+		logs, _ := cl.vm.Run("journalctl -u kubelet.service --no-pager -n 40")
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	return time.Now()
+}
+
+// vmWorkload runs agnhost's netexec with a Secret, a ConfigMap, an emptyDir, a hostPath (the
+// --mount of ckubelet run) and a subPath of the ConfigMap.
+func vmWorkload(t *testing.T, cl *vmCluster) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	c := cl.cp.client
+	c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workloadNS}}, metav1.CreateOptions{})
+	if _, err := c.CoreV1().Secrets(workloadNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "secret"},
+		StringData: map[string]string{"key": secretValue}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().ConfigMaps(workloadNS).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "config"},
+		Data: map[string]string{"color": configValue}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: podName},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{
+				Name: "netexec", Image: "ckubelet.test/agnhost:" + testimages.AgnhostTag, ImagePullPolicy: corev1.PullNever,
+				Args: []string{"netexec", "--http-port=8080"},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "secret", MountPath: "/etc/secret"},
+					{Name: "config", MountPath: "/etc/config"},
+					{Name: "scratch", MountPath: "/scratch"},
+					{Name: "host", MountPath: "/mnt/host"},
+					{Name: "config", MountPath: "/etc/color", SubPath: "color"},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "secret"}}},
+				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "config"}}}},
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+				{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: vmHostPath, Type: ptr(corev1.HostPathDirectory)}}},
+			},
+		},
+	}
+	if _, err := c.CoreV1().Pods(workloadNS).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the workload pod Ready", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, podName) })
+	p, err := c.CoreV1().Pods(workloadNS).Get(ctx, podName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkThroughAPIServer uses kubelet's API as kubectl does: logs, exec, port-forward.
+func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
+	t.Helper()
+	ctx := context.Background()
+	logs, err := cl.cp.client.CoreV1().Pods(workloadNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(logs), "8080") {
+		t.Errorf("kubectl logs: %q, %v", logs, err)
+	}
+	req := cl.cp.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(workloadNS).Name(pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "netexec", Command: []string{"cat", "/etc/secret/key", "/etc/config/color", "/etc/color", "/mnt/host/hello.txt"},
+			Stdout: true, Stderr: true}, metav1.ParameterCodec)
+	exec, err := remotecommand.NewSPDYExecutor(cl.config, http.MethodPost, req.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	want := secretValue + configValue + configValue + hostPathValue + "\n"
+	if err != nil || stdout.String() != want {
+		t.Errorf("kubectl exec: %q (stderr %q), %v; want %q", stdout.String(), stderr.String(), err, want)
+	}
+	// port-forward 8080 and ask netexec who it is.
+	transport, upgrader, err := spdy.RoundTripperFor(cl.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfURL := cl.cp.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(workloadNS).Name(pod.Name).SubResource("portforward").URL()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, pfURL)
+	stop, readyCh := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:8080"}, stop, readyCh, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fw.ForwardPorts()
+	select {
+	case <-readyCh:
+	case <-time.After(time.Minute):
+		t.Fatal("kubectl port-forward: not ready after a minute")
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		t.Fatalf("port-forward ports %v, %v", ports, err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/hostname", ports[0].Local))
+	if err != nil {
+		t.Fatalf("kubectl port-forward: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != pod.Name {
+		t.Errorf("kubectl port-forward: GET /hostname = %q, want %q", body, pod.Name)
+	}
+	t.Logf("vm: logs, exec and port-forward through the API server work")
+}
+
+// checkCgroups checks kubelet's cgroup driver and that the pod's cgroup is under kubepods.slice.
+func checkCgroups(t *testing.T, vm *vmtest.VM, pod *corev1.Pod) {
+	t.Helper()
+	if cfg := vm.MustRun(t, "cat "+launch.KubeletConfigPath); !strings.Contains(cfg, "cgroupDriver: systemd") {
+		t.Errorf("kubelet configuration without the systemd cgroup driver:\n%s", cfg)
+	}
+	uid := strings.ReplaceAll(string(pod.UID), "-", "_")
+	out, _ := vm.Run("find /sys/fs/cgroup/kubepods.slice -maxdepth 3 -type d -name '*pod" + uid + ".slice'")
+	if strings.TrimSpace(out) == "" {
+		t.Errorf("no cgroup of pod %s under /sys/fs/cgroup/kubepods.slice", pod.UID)
+	} else {
+		t.Logf("vm: the pod's cgroup: %s", strings.TrimSpace(out))
+	}
+}
+
+// podState is the pod's container IDs and restart counts, and its volumes' mounts on the node.
+func podState(t *testing.T, cl *vmCluster, vm *vmtest.VM, pod *corev1.Pod) (containers, mounts []string) {
+	t.Helper()
+	p, err := cl.cp.client.CoreV1().Pods(workloadNS).Get(context.Background(), pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		containers = append(containers, fmt.Sprintf("%s %s restarts=%d", cs.Name, cs.ContainerID, cs.RestartCount))
+	}
+	out := vm.MustRun(t, "awk '{print $5}' /proc/self/mountinfo | grep '^"+launch.KubeletDir+"/pods/"+string(pod.UID)+"/volumes/' | LC_ALL=C sort")
+	mounts = strings.Fields(out)
+	return containers, mounts
+}
+
+// samePods fails t unless the pod's containers are the same ones and each volume is mounted once.
+func samePods(t *testing.T, cl *vmCluster, vm *vmtest.VM, pod *corev1.Pod, containers, mounts []string, when string) {
+	t.Helper()
+	waitFor(t, "the pod Ready "+when, 3*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
+	c, m := podState(t, cl, vm, pod)
+	if !slices.Equal(c, containers) {
+		t.Errorf("%s the pod's containers are %q, were %q", when, c, containers)
+	}
+	if !slices.Equal(m, mounts) || len(slices.Compact(slices.Clone(m))) != len(m) {
+		t.Errorf("%s the pod's volume mounts are %q, were %q (each must be mounted once)", when, m, mounts)
+	}
+}
+
+// unitStart is when systemd last started kubelet.service.
+func unitStart(t *testing.T, vm *vmtest.VM) string {
+	t.Helper()
+	return strings.TrimSpace(vm.MustRun(t, "systemctl show -p ExecMainStartTimestampMonotonic --value kubelet.service"))
+}
