@@ -38,6 +38,8 @@ func (e *cliEngine) cmd(sub ...string) []string {
 	return append(append([]string{e.name}, e.global...), sub...)
 }
 
+func (e *cliEngine) PullCheck(image string) Step { return cliPullCheck{e: e, image: image} }
+
 func (e *cliEngine) Start(s Spec, replace bool) []Step {
 	var steps []Step
 	if replace {

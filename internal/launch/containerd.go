@@ -449,6 +449,8 @@ type containerdRuntime struct{ opts ContainerdOptions }
 func (r *containerdRuntime) String() string  { return "containerd" }
 func (r *containerdRuntime) service() string { return "containerd.service" }
 
+func (r *containerdRuntime) PullCheck(image string) Step { return containerdPullCheck{image: image} }
+
 func (r *containerdRuntime) Start(s Spec, replace bool) []Step {
 	return []Step{containerdStart{r: r, spec: s, replace: replace}}
 }

@@ -153,7 +153,7 @@ func PlanRun(o *Options) (*Plan, error) {
 		return nil, fmt.Errorf("--write-config %s is not visible in the kubelet container: put it under %s or %s, or --mount its directory", o.ConfigPath, KubeletDir, KubernetesDir)
 	}
 	p := &Plan{Header: o.Host.String(), Warnings: o.warnings()}
-	p.Steps = append(p.Steps, sharedCheck{spec}, mkdirs(mountSourceDirs(spec)))
+	p.Steps = append(p.Steps, sharedCheck{spec}, rt.PullCheck(o.Image), mkdirs(mountSourceDirs(spec)))
 	if o.ConfigPath != "" {
 		cfg, err := PlanKubeletConfig(o.ConfigPath, SettingsFor(*o.Host, o.CRI, o.CgroupDriver), o.Cluster, o.Force)
 		if err != nil {
@@ -203,6 +203,7 @@ func PlanJoin(o *Options) (*Plan, error) {
 	}
 	p.Steps = append(p.Steps,
 		sharedCheck{kubelet},
+		rt.PullCheck(o.KubeadmImage),
 		mkdirs(dirs),
 		writeFile{path: KubeadmPatchPath, content: fileContent(patch), note: "this host's kubelet settings, which kubeadm join merges into " + KubeletConfigPath},
 	)

@@ -14,6 +14,9 @@ type Runtime interface {
 	// RunOnce returns the steps that run s in the foreground until it exits, then remove it
 	// (kubeadm join). A non-zero exit fails the step.
 	RunOnce(s Spec, replace bool) []Step
+	// PullCheck is the step refusing, before anything starts, an image the engine would have
+	// to pull and could not read (zstd.go).
+	PullCheck(image string) Step
 	// String names the runtime in messages.
 	String() string
 }

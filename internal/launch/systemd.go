@@ -41,6 +41,8 @@ func (r *systemdRuntime) Start(s Spec, _ bool) []Step {
 	}
 }
 
+func (r *systemdRuntime) PullCheck(image string) Step { return r.engine.PullCheck(image) }
+
 // RunOnce runs a one-shot container (kubeadm) with the wrapped engine: systemd has nothing to add.
 func (r *systemdRuntime) RunOnce(s Spec, replace bool) []Step { return r.engine.RunOnce(s, replace) }
 
