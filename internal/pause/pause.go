@@ -21,8 +21,6 @@ import (
 	"runtime"
 	"strings"
 
-	"golang.org/x/mod/semver"
-
 	"github.com/ckubelet/ckubelet/internal/cache"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
@@ -81,20 +79,16 @@ func Tag(k8sDir string) (string, error) {
 	return tag, nil
 }
 
-// Version is the string `pause -v` prints after "pause.c ": upstream's v$(TAG)-$(REV), where REV
-// is `git describe` of the tree. A module zip has no git, but its directory in the module cache is
-// named after the release (kubernetes@v1.37.2), which is what git describe gives for a release tag.
-// Any other directory gets v$(TAG) alone rather than a made-up revision.
+// Version is the string `pause -v` prints after "pause.c ". Upstream's is v$(TAG)-$(REV), with
+// REV the git revision pause happened to be built from; ours is v$(TAG) alone, so that every
+// Kubernetes release with the same pause source gives the same pause binary and the one image
+// pause:$(TAG) names (two would be refused when a build covers several Kubernetes versions).
 func Version(k8sDir string) (string, error) {
 	tag, err := Tag(k8sDir)
 	if err != nil {
 		return "", err
 	}
-	v := "v" + tag
-	if _, rev, ok := strings.Cut(filepath.Base(k8sDir), "@"); ok && semver.IsValid(rev) && validTag.MatchString(rev) {
-		v += "-" + rev
-	}
-	return v, nil
+	return "v" + tag, nil
 }
 
 // Build compiles pause.c statically for the platform with Debian's cross compilers
