@@ -3,16 +3,17 @@ GO ?= go
 CKUBELET_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: build test unit integration setup vet docs bench e2e conformance
+.PHONY: build test unit integration setup vet docs bench e2e conformance conformance-ci node-vm node-vm-ci
 
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
 
 # The whole suite: vet, unit tests, the integration tests that build real images and run them
-# with containerd/runc and qemu-user, then the end-to-end test of a containerized kubelet in a
-# real cluster. CI (.ci/run) sets CKUBELET_REQUIRE_TOOLS=1, which turns every "tool not installed"
-# skip into a failure.
-test: setup vet unit integration e2e
+# with containerd/runc and qemu-user, the end-to-end test of a containerized kubelet in a real
+# cluster, CI's subset of upstream's node conformance specs, and the VM node with containerd.
+# CI (.ci/run) sets CKUBELET_REQUIRE_TOOLS=1 and CKUBELET_REQUIRE_KVM=1, which turn every "tool
+# not installed" skip into a failure.
+test: setup vet unit integration e2e conformance-ci node-vm-ci
 
 setup:
 	hack/setup.sh
@@ -22,6 +23,7 @@ vet:
 	$(GO) vet -tags integration ./...
 	$(GO) vet -tags e2e ./test/e2e/
 	$(GO) vet -tags conformance ./test/e2e/
+	$(GO) vet -tags vm ./test/e2e/
 
 unit:
 	$(GO) test -count=1 ./...
@@ -52,3 +54,17 @@ e2e: setup
 conformance: setup
 	$(GO) test -count=1 -timeout 5h -tags conformance -run 'TestConformance$$' -v ./test/e2e/ $(CONFORMANCE_FLAGS)
 	$(GO) run ./hack/conformance-docs
+
+# The named subset of the conformance selection CI runs (test/e2e/selection_test.go, the README).
+conformance-ci: setup
+	CKUBELET_CONFORMANCE_SUBSET=ci $(GO) test -count=1 -timeout 2h -tags conformance -run 'TestConformance$$' -v ./test/e2e/ $(CONFORMANCE_FLAGS)
+
+# A Debian trixie VM with systemd, cgroup v2 and a read-only /usr; ckubelet run --runtime systemd
+# with each engine the OS ships (CKUBELET_VM_ENGINES=containerd,docker,podman picks), through
+# reboots and an upgrade. See internal/vmtest.
+node-vm: setup
+	$(GO) test -count=1 -timeout 4h -tags vm -run 'TestVMNode$$' -v ./test/e2e/ $(VM_FLAGS)
+
+# What make test runs of it.
+node-vm-ci: setup
+	CKUBELET_VM_ENGINES=$${CKUBELET_VM_ENGINES:-containerd} $(GO) test -count=1 -timeout 2h -tags vm -run 'TestVMNode$$' -v ./test/e2e/ $(VM_FLAGS)

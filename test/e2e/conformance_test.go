@@ -37,9 +37,10 @@ import (
 
 // Knobs of the conformance run, for CI's subset and for debugging.
 const (
-	focusEnv = "CKUBELET_CONFORMANCE_FOCUS" // replaces the focus (a ginkgo regexp)
-	procsEnv = "CKUBELET_CONFORMANCE_PROCS" // parallel ginkgo processes, default 4
-	modesEnv = "CKUBELET_CONFORMANCE_MODES" // "join,run" by default
+	focusEnv  = "CKUBELET_CONFORMANCE_FOCUS"  // replaces the focus (a ginkgo regexp)
+	subsetEnv = "CKUBELET_CONFORMANCE_SUBSET" // "ci": CI's named subset (selection_test.go)
+	procsEnv  = "CKUBELET_CONFORMANCE_PROCS"  // parallel ginkgo processes, default 4
+	modesEnv  = "CKUBELET_CONFORMANCE_MODES"  // "join,run" by default
 )
 
 // registryAddr is where Debian's docker-registry serves the test images in the sandbox: on
@@ -84,6 +85,13 @@ func buildConformance(t *testing.T, s *state) {
 	}
 	c.E2ETest, c.Ginkgo = su.e2eTest, su.ginkgo
 	t.Logf("%-55s %6.1fs", "e2e.test and ginkgo "+su.ginkgoVersion, time.Since(began).Seconds())
+	switch sub := os.Getenv(subsetEnv); sub {
+	case "":
+	case "ci":
+		c.Focus = ciFocus()
+	default:
+		t.Fatalf("%s=%q: the only subset is ci", subsetEnv, sub)
+	}
 	if f := os.Getenv(focusEnv); f != "" {
 		c.Focus = f
 	}
