@@ -163,7 +163,8 @@ Options=bind,ro
 	// containerd as an image-based OS configures it for Kubernetes (Flatcar's, for one): runc
 	// with the systemd cgroup driver, which kubelet uses on a systemd host, the CNI plugins in
 	// /opt/cni/bin (Debian's default, /usr/lib/cni, is read-only here), and the pause image the
-	// OS image carries, since no registry can be reached.
+	// OS image carries, since no registry can be reached. A runtimes.runc table replaces containerd's
+	// default one whole, so it names its runtime_type again (else: "container.Runtime.Name must be set").
 	"/etc/containerd/config.toml": `version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
@@ -171,8 +172,10 @@ Options=bind,ro
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/opt/cni/bin"
     conf_dir = "/etc/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    SystemdCgroup = true
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = true
 `,
 }
 

@@ -32,6 +32,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/portforward"
@@ -257,7 +258,7 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 	// The kubelet container dies: systemd starts it again; the pods are left alone.
 	started := unitStart(t, vm)
 	vm.MustRun(t, eng.kill)
-	waitFor(t, "kubelet to be restarted by systemd", 3*time.Minute, func() error {
+	cl.waitFor(t, "kubelet to be restarted by systemd", 3*time.Minute, func() error {
 		if unitStart(t, vm) == started {
 			return fmt.Errorf("kubelet.service not restarted yet")
 		}
@@ -272,7 +273,7 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 	mountDisks(t, vm)
 	cl.start(t)
 	again := waitVMNodeReady(t, cl, vmFromVersion, 10*time.Minute)
-	waitFor(t, "the pod running again after the reboot", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
+	cl.waitFor(t, "the pod running again after the reboot", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
 	if prop := strings.TrimSpace(vm.MustRun(t, "findmnt -no PROPAGATION --target "+launch.KubeletDir)); prop != "shared" {
 		t.Errorf("after the reboot %s is on a %q mount, want shared", launch.KubeletDir, prop)
 	}
@@ -316,7 +317,11 @@ func fileList(t *testing.T, vm *vmtest.VM) []string {
 		prune = append(prune, "-path "+c)
 	}
 	out := vm.MustRun(t, "find / -xdev \\( "+strings.Join(prune, " -o ")+" \\) -prune -o -print | LC_ALL=C sort")
-	return strings.Split(strings.TrimSpace(out), "\n")
+	paths := strings.Split(strings.TrimSpace(out), "\n")
+	if len(paths) < 1000 {
+		t.Fatalf("the VM's file list has %d paths, not a whole system: %q", len(paths), paths[:min(5, len(paths))])
+	}
+	return paths
 }
 
 // allowedPaths are where running kubelet may leave files: what kubelet and kubeadm own, the CNI
@@ -475,10 +480,24 @@ func waitVMNodeReady(t *testing.T, cl *vmCluster, version string, timeout time.D
 		return nil
 	})
 	if err != nil {
-		logs, _ := cl.vm.Run("journalctl -u kubelet.service --no-pager -n 40")
-		t.Fatalf("%v\n%s", err, logs)
+		t.Fatalf("%v\n%s", err, cl.diagnostics())
 	}
 	return time.Now()
+}
+
+// waitFor is waitFor with what the node says when the wait fails.
+func (cl *vmCluster) waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
+	t.Helper()
+	if err := poll(timeout, check); err != nil {
+		t.Fatalf("waiting for %s: %v\n%s", what, err, cl.diagnostics())
+	}
+}
+
+// diagnostics is the workload's events and the node's recent kubelet and containerd logs.
+func (cl *vmCluster) diagnostics() string {
+	w := workloads{cp: cl.cp}
+	logs, _ := cl.vm.Run("journalctl -u kubelet.service -u containerd.service --no-pager -n 30 | cut -c1-400")
+	return w.events(workloadNS) + "--- journal ---\n" + logs
 }
 
 // vmWorkload runs agnhost's netexec with a Secret, a ConfigMap, an emptyDir, a hostPath (the
@@ -521,7 +540,7 @@ func vmWorkload(t *testing.T, cl *vmCluster) *corev1.Pod {
 	if _, err := c.CoreV1().Pods(workloadNS).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the workload pod Ready", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, podName) })
+	cl.waitFor(t, "the workload pod Ready", 5*time.Minute, func() error { return podReady(cl.cp, workloadNS, podName) })
 	p, err := c.CoreV1().Pods(workloadNS).Get(ctx, podName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -532,6 +551,7 @@ func vmWorkload(t *testing.T, cl *vmCluster) *corev1.Pod {
 // checkThroughAPIServer uses kubelet's API as kubectl does: logs, exec, port-forward.
 func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
 	t.Helper()
+	failedBefore := t.Failed()
 	ctx := context.Background()
 	logs, err := cl.cp.client.CoreV1().Pods(workloadNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil || !strings.Contains(string(logs), "8080") {
@@ -539,7 +559,7 @@ func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
 	}
 	req := cl.cp.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(workloadNS).Name(pod.Name).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Container: "netexec", Command: []string{"cat", "/etc/secret/key", "/etc/config/color", "/etc/color", "/mnt/host/hello.txt"},
-			Stdout: true, Stderr: true}, metav1.ParameterCodec)
+			Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	exec, err := remotecommand.NewSPDYExecutor(cl.config, http.MethodPost, req.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -582,7 +602,9 @@ func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
 	if string(body) != pod.Name {
 		t.Errorf("kubectl port-forward: GET /hostname = %q, want %q", body, pod.Name)
 	}
-	t.Logf("vm: logs, exec and port-forward through the API server work")
+	if t.Failed() == failedBefore {
+		t.Logf("vm: logs, exec and port-forward through the API server work")
+	}
 }
 
 // checkCgroups checks kubelet's cgroup driver and that the pod's cgroup is under kubepods.slice.
@@ -592,11 +614,12 @@ func checkCgroups(t *testing.T, vm *vmtest.VM, pod *corev1.Pod) {
 		t.Errorf("kubelet configuration without the systemd cgroup driver:\n%s", cfg)
 	}
 	uid := strings.ReplaceAll(string(pod.UID), "-", "_")
-	out, _ := vm.Run("find /sys/fs/cgroup/kubepods.slice -maxdepth 3 -type d -name '*pod" + uid + ".slice'")
-	if strings.TrimSpace(out) == "" {
-		t.Errorf("no cgroup of pod %s under /sys/fs/cgroup/kubepods.slice", pod.UID)
+	out, _ := vm.Run("find /sys/fs/cgroup -type d -name '*pod" + uid + ".slice'")
+	cg := strings.TrimSpace(out)
+	if !strings.HasPrefix(cg, "/sys/fs/cgroup/kubepods.slice/") {
+		t.Errorf("the cgroup of pod %s is %q, want a slice under /sys/fs/cgroup/kubepods.slice", pod.UID, cg)
 	} else {
-		t.Logf("vm: the pod's cgroup: %s", strings.TrimSpace(out))
+		t.Logf("vm: the pod's cgroup: %s", cg)
 	}
 }
 
@@ -612,13 +635,16 @@ func podState(t *testing.T, cl *vmCluster, vm *vmtest.VM, pod *corev1.Pod) (cont
 	}
 	out := vm.MustRun(t, "awk '{print $5}' /proc/self/mountinfo | grep '^"+launch.KubeletDir+"/pods/"+string(pod.UID)+"/volumes/' | LC_ALL=C sort")
 	mounts = strings.Fields(out)
+	if len(mounts) < 2 { // the Secret's and the memory emptyDir's tmpfs at least
+		t.Fatalf("pod %s has %d volume mounts on the node, want its secret and emptyDir tmpfs: %q", pod.Name, len(mounts), mounts)
+	}
 	return containers, mounts
 }
 
 // samePods fails t unless the pod's containers are the same ones and each volume is mounted once.
 func samePods(t *testing.T, cl *vmCluster, vm *vmtest.VM, pod *corev1.Pod, containers, mounts []string, when string) {
 	t.Helper()
-	waitFor(t, "the pod Ready "+when, 3*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
+	cl.waitFor(t, "the pod Ready "+when, 3*time.Minute, func() error { return podReady(cl.cp, workloadNS, pod.Name) })
 	c, m := podState(t, cl, vm, pod)
 	if !slices.Equal(c, containers) {
 		t.Errorf("%s the pod's containers are %q, were %q", when, c, containers)
