@@ -29,7 +29,6 @@ import (
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/registrytest"
-	"github.com/ckubelet/ckubelet/internal/rootfs"
 	"github.com/ckubelet/ckubelet/internal/version"
 	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
@@ -480,7 +479,6 @@ func TestBuildInfoNamesReleases(t *testing.T) {
 		{"kubelet", catalog.CrictlBinary, gobuild.CRIToolsModule, "v1.37.0"},
 		{"kubelet", catalog.CNIBinDir + "/" + gobuild.MulticallName, gobuild.CNIPluginsModule, testCNIPluginsVersion},
 		{"kubelet", catalog.CNIInstallBinary, wrappers.CNIInstallModule, version.Version},
-		{"kubelet", rootfs.IptablesWrapper, wrappers.IptablesWrapperModule, version.Version},
 		{"kube-proxy", catalog.KubeProxyBinary, "k8s.io/kubernetes", testVersion},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
@@ -498,7 +496,9 @@ func TestBuildInfoNamesReleases(t *testing.T) {
 		})
 	}
 	sb := string(res.Image("kubelet:" + testVersion + "-kubeadm-cni-trixie").SBOMs[0].Data)
-	for _, purl := range []string{"pkg:golang/k8s.io/kubernetes@" + testVersion, "pkg:golang/sigs.k8s.io/cri-tools@v1.37.0"} {
+	// The iptables mode selector is C: no build info, named by the SBOM at ckubelet's version.
+	for _, purl := range []string{"pkg:golang/k8s.io/kubernetes@" + testVersion, "pkg:golang/sigs.k8s.io/cri-tools@v1.37.0",
+		"pkg:generic/ckubelet/iptables-wrapper@" + version.Version} {
 		if !strings.Contains(sb, `"`+purl+`"`) {
 			t.Errorf("the SBOM has no purl %s", purl)
 		}

@@ -31,6 +31,7 @@ func imageSBOM(name catalog.Image, p catalog.Platform, img v1.Image, created tim
 	}
 	if ul != nil {
 		maps.Copy(in.Binaries, ul.Binaries)
+		in.Programs = ul.Programs
 	}
 	maps.Copy(in.Binaries, binaries)
 	for _, pkg := range ul.contributing() {

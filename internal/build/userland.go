@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
+	"github.com/ckubelet/ckubelet/internal/cbuild"
 	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/gobuild"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/rootfs"
+	"github.com/ckubelet/ckubelet/internal/sbom"
+	"github.com/ckubelet/ckubelet/internal/version"
 	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
 
@@ -22,6 +25,7 @@ type Userland struct {
 	Packages []debian.Package  // every resolved package of the architecture (what the lock records)
 	Manifest *rootfs.Manifest  // the files taken, and from which package
 	Binaries map[string]string // Go binaries of the layer: image path -> host path
+	Programs []sbom.Program    // C programs ckubelet compiled into the layer
 }
 
 // contributing are the resolved packages at least one file of the userland came from.
@@ -131,16 +135,16 @@ func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name 
 	if err != nil {
 		return nil, err
 	}
-	wrapperSrc, err := gobuild.LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, b.opts.CacheDir)
-	if err != nil {
-		return nil, err
-	}
-	wrapper, err := b.compile(ctx, wrapperSrc, ".", p, false)
+	prog := wrappers.IptablesWrapper()
+	wrapper, err := step(b.builder, fmt.Sprintf("compile %s %s", prog.Name, p), func() (string, string, error) {
+		path, cached, err := cbuild.Build(ctx, b.opts.CacheDir, p, prog)
+		return path, cachedNote(cached), err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return step(b.builder, fmt.Sprintf("select %s userland %s", name, p), func() (*Userland, string, error) {
-		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper.Path}
+		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper}
 		spec.Needs = needs
 		dir, err := os.MkdirTemp(b.opts.CacheDir, ".rootfs-")
 		if err != nil {
@@ -168,7 +172,7 @@ func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name 
 			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, p.DebianArch(), manifest)},
 			Packages: ap.resolved,
 			Manifest: manifest,
-			Binaries: map[string]string{rootfs.IptablesWrapper: wrapper.Path},
+			Programs: []sbom.Program{{ImagePath: rootfs.IptablesWrapper, HostPath: wrapper, Name: prog.Name, Version: version.Version}},
 		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil
 	})
 }

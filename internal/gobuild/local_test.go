@@ -9,15 +9,15 @@ import (
 	"github.com/ckubelet/ckubelet/internal/wrappers"
 )
 
-// TestLocalSourceCrossCompiles builds the embedded iptables wrapper for every platform: it needs
+// TestLocalSourceCrossCompiles builds the embedded CNI installer for every platform: it needs
 // only the go command, no network.
 func TestLocalSourceCrossCompiles(t *testing.T) {
 	cache := t.TempDir()
-	src, err := LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, cache)
+	src, err := LocalSource(wrappers.CNIInstall(), wrappers.CNIInstallModule, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := LocalSource(wrappers.IptablesWrapper(), wrappers.IptablesWrapperModule, cache)
+	again, err := LocalSource(wrappers.CNIInstall(), wrappers.CNIInstallModule, cache)
 	if err != nil || again.Module.Sum != src.Module.Sum {
 		t.Fatalf("same source hashed differently: %v %v", src.Module.Sum, again)
 	}
@@ -36,7 +36,7 @@ func TestLocalSourceCrossCompiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.Name != "iptables-wrapper" || b.Cached {
+			if b.Name != "cni-install" || b.Cached {
 				t.Fatalf("got %+v", b)
 			}
 			f, err := elf.Open(b.Path)

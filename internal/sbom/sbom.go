@@ -42,6 +42,14 @@ type Input struct {
 	Distro      string    // Debian codename, "trixie"
 	Debian      []DebianPackage
 	Binaries    map[string]string // image path -> host path of a Go binary
+	Programs    []Program
+}
+
+// Program is a binary ckubelet compiles from C source it carries (the iptables mode selector):
+// it has no build info to read, so the SBOM names it, at ckubelet's version, with its SHA-256.
+type Program struct {
+	ImagePath, HostPath string
+	Name, Version       string
 }
 
 // namespaceBase is under the reserved .invalid TLD: the namespace must be a unique URI, not a
@@ -196,6 +204,21 @@ func SPDX(in Input) ([]byte, error) {
 			// Which binary links a module matters when it needs a fix; CONTAINS alone loses that.
 			rel(main.SPDXID, "DEPENDS_ON", d.SPDXID)
 		}
+	}
+
+	for _, prog := range slices.SortedFunc(slices.Values(in.Programs), func(a, b Program) int { return cmp.Compare(a.ImagePath, b.ImagePath) }) {
+		sum, err := fileSHA256(prog.HostPath)
+		if err != nil {
+			return nil, fmt.Errorf("sbom: %s: %w", prog.ImagePath, err)
+		}
+		p := newPkg(prog.Name, ids.new("c", strings.Trim(prog.ImagePath, "/"), prog.Name), prog.Version)
+		p.PackageFileName = prog.ImagePath
+		p.PrimaryPackagePurpose = "APPLICATION"
+		p.Checksums = []checksum{{"SHA256", sum}}
+		p.Comment = "compiled by ckubelet from its own C source"
+		p.ExternalRefs = purlRef(purl{typ: "generic", segments: []string{"ckubelet", prog.Name}, version: prog.Version})
+		doc.Packages = append(doc.Packages, p)
+		rel(image.SPDXID, "CONTAINS", p.SPDXID)
 	}
 
 	slices.SortFunc(doc.Relationships, func(a, b relationship) int {

@@ -2,7 +2,9 @@ package sbom
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"os"
@@ -478,5 +480,43 @@ func TestImagePurlRepository(t *testing.T) {
 	}
 	if got, want := namespace(in.ImageName, testDigest), "https://spdx.ckubelet.invalid/ghcr.io/ckubelet/kubelet:v1.37.2-trixie/sha256:"+testDigest.Hex; got != want {
 		t.Errorf("namespace %s, want %s", got, want)
+	}
+}
+
+// TestPrograms checks a C program ckubelet compiles is listed with its version, file and
+// SHA-256, contained in the image; and that a missing one is an error.
+func TestPrograms(t *testing.T) {
+	prog := filepath.Join(t.TempDir(), "iptables-wrapper")
+	if err := os.WriteFile(prog, []byte("\x7fELF not really"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := testInput("")
+	in.Binaries = nil
+	in.Programs = []Program{{ImagePath: "/usr/sbin/iptables-wrapper", HostPath: prog, Name: "iptables-wrapper", Version: "v0.2.0-dev"}}
+	data, err := SPDX(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d parsed
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	id, ok := d.purls()["pkg:generic/ckubelet/iptables-wrapper@v0.2.0-dev"]
+	if !ok {
+		t.Fatalf("no purl for the program in %v", d.purls())
+	}
+	sum := sha256.Sum256([]byte("\x7fELF not really"))
+	for _, p := range d.Packages {
+		if p.SPDXID == id && (p.PackageFileName != "/usr/sbin/iptables-wrapper" || p.VersionInfo != "v0.2.0-dev" ||
+			len(p.Checksums) != 1 || p.Checksums[0].ChecksumValue != hex.EncodeToString(sum[:])) {
+			t.Errorf("program package %+v", p)
+		}
+	}
+	if !d.relations()[d.Packages[0].SPDXID+" CONTAINS "+id] {
+		t.Errorf("the image does not contain %s: %v", id, d.relations())
+	}
+	in.Programs[0].HostPath = filepath.Join(t.TempDir(), "absent")
+	if _, err := SPDX(in); err == nil || !strings.Contains(err.Error(), "/usr/sbin/iptables-wrapper") {
+		t.Errorf("missing program: %v", err)
 	}
 }

@@ -6,30 +6,24 @@ package wrappers
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/ckubelet/ckubelet/internal/cbuild"
 )
 
-// The programs' module paths: where their source lives in ckubelet's repository. Their build
-// info names them so, at ckubelet's version.
-const (
-	IptablesWrapperModule = "github.com/ckubelet/ckubelet/internal/wrappers/iptables-wrapper"
-	CNIInstallModule      = "github.com/ckubelet/ckubelet/internal/wrappers/cni-install"
-)
+// CNIInstallModule is the CNI installer's module path: where its source lives in ckubelet's
+// repository. Its build info names it so, at ckubelet's version.
+const CNIInstallModule = "github.com/ckubelet/ckubelet/internal/wrappers/cni-install"
 
-//go:embed iptables-wrapper/main.go iptables-wrapper/mode.go
-var sources embed.FS
+//go:embed iptables-wrapper/iptables-wrapper.c
+var iptablesWrapperC []byte
 
-// IptablesWrapper is the source of the iptables mode selector (see iptables-wrapper/main.go):
-// a standalone main package using only the standard library.
-func IptablesWrapper() fs.FS {
-	sub, err := fs.Sub(sources, "iptables-wrapper")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at compile time
-	}
-	return sub
+// IptablesWrapper is the iptables mode selector (see iptables-wrapper/iptables-wrapper.c), which
+// ships in every image: C linked against the image's libc, a few kilobytes where a Go program
+// needs its own runtime (1.2 MB).
+func IptablesWrapper() cbuild.Program {
+	return cbuild.Program{Name: "iptables-wrapper", Source: iptablesWrapperC, Flags: []string{"-Os", "-Wall", "-Wextra", "-Werror"}}
 }
 
-// A variable of its own, so that each accessor's file system holds only its program.
-//
 //go:embed cni-install/main.go cni-install/install.go
 var cniInstallSources embed.FS
 

@@ -142,12 +142,9 @@ func conformanceNodeStage(t *testing.T) {
 		ready := waitNodeReady(t, cp, node, readyAt)
 		stopWatch()
 		fmt.Printf("node %s Ready after %.1fs (%s)\n", nodeName, ready.Seconds(), modeName(mode))
-		if i == 0 {
-			proxy := deployKubeProxy(t, cp.client, s.KubeProxy, "iptables")
-			waitFor(t, "kube-proxy Ready", 2*time.Minute, func() error { return podReady(cp, "kube-system", proxy) })
-		} else {
-			waitFor(t, "kube-proxy Ready again", 3*time.Minute, func() error { return daemonSetReady(cp, "kube-system", "kube-proxy") })
-		}
+		// drainNode takes kube-proxy away with the other pods, so each node gets it anew.
+		proxy := deployKubeProxy(t, cp.client, s.KubeProxy, "iptables")
+		waitFor(t, "kube-proxy Ready", 2*time.Minute, func() error { return podReady(cp, "kube-system", proxy) })
 		res := runSuite(t, s, mode, repoList)
 		for _, f := range res.Flaked {
 			fmt.Printf("conformance (%s): flaked, passed at its second attempt: %s\n", modeName(mode), f)
@@ -158,6 +155,10 @@ func conformanceNodeStage(t *testing.T) {
 		for _, f := range res.Failures {
 			t.Errorf("%s: failed: %s: %s", modeName(mode), f.Name, f.Message)
 		}
+		if res.Selected == 0 || res.Passed == 0 {
+			t.Errorf("%s: the focus %q selected %d specs and %d passed: a run that checks nothing proves nothing", modeName(mode), c.Focus, res.Selected, res.Passed)
+		}
+		drainNode(t, cp)
 		if i < len(c.Modes)-1 {
 			resetNode(t, s, cp, node)
 		}

@@ -197,7 +197,7 @@ func reportSandboxLeftovers(t *testing.T) {
 	}
 }
 
-// podReady and daemonSetReady are conditions for waitFor.
+// podReady is a condition for waitFor.
 func podReady(cp *controlPlane, ns, pod string) error {
 	p, err := cp.client.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
 	if err != nil {
@@ -209,15 +209,4 @@ func podReady(cp *controlPlane, ns, pod string) error {
 		}
 	}
 	return fmt.Errorf("%s/%s: %s", ns, pod, describePod(p))
-}
-
-func daemonSetReady(cp *controlPlane, ns, ds string) error {
-	d, err := cp.client.AppsV1().DaemonSets(ns).Get(context.Background(), ds, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if d.Status.NumberReady < 1 || d.Status.NumberReady != d.Status.DesiredNumberScheduled {
-		return fmt.Errorf("%s/%s: %d of %d ready", ns, ds, d.Status.NumberReady, d.Status.DesiredNumberScheduled)
-	}
-	return nil
 }

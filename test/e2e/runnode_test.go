@@ -93,6 +93,38 @@ users:
 	return n
 }
 
+// drainNode deletes every pod on the node, with kubelet still running, and waits until kubelet
+// has stopped them and unmounted their volumes, as a node being emptied does: the suite's
+// namespaces are deleted asynchronously, so pods may still be terminating when ginkgo returns.
+func drainNode(t *testing.T, cp *controlPlane) {
+	t.Helper()
+	ctx := context.Background()
+	c := cp.client
+	c.AppsV1().DaemonSets("kube-system").Delete(ctx, "kube-proxy", metav1.DeleteOptions{})
+	onNode := metav1.ListOptions{FieldSelector: "spec.nodeName=" + nodeName}
+	err := poll(3*time.Minute, func() error {
+		pods, err := c.CoreV1().Pods("").List(ctx, onNode)
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			}
+		}
+		if len(pods.Items) > 0 {
+			return fmt.Errorf("pod %s/%s still %s", pods.Items[0].Namespace, pods.Items[0].Name, describePod(&pods.Items[0]))
+		}
+		if m := mountsUnder(filepath.Join(launch.KubeletDir, "pods")); len(m) > 0 {
+			return fmt.Errorf("volume mounts left: %v", m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("draining the node: %v", err)
+	}
+}
+
 // resetNode takes the node away between runs: kubelet stopped, its pods deleted from the API
 // and the runtime, its volumes unmounted, the Node object deleted, and what kubelet and kubeadm
 // wrote removed, keeping the cluster CA.
