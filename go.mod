@@ -3,6 +3,7 @@ module github.com/ckubelet/ckubelet
 go 1.26.0
 
 require (
+	github.com/DataDog/zstd v1.5.7
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/containerd/containerd v1.7.35
 	github.com/containerd/containerd/api v1.8.0

@@ -20,6 +20,7 @@ func newBuildCommand() *cobra.Command {
 	var (
 		version, platforms, out, compression, cacheDir, lockfile, flavors string
 		cgo, verbose, pack                                                bool
+		compressionLevel                                                  int
 		shown                                                             progressFlag
 		deb                                                               debianFlags
 	)
@@ -40,7 +41,7 @@ func newBuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			comp, err := oci.ParseCompression(compression)
+			comp, err := oci.ParseCompression(compression, compressionLevel)
 			if err != nil {
 				return err
 			}
@@ -94,7 +95,8 @@ func newBuildCommand() *cobra.Command {
 	f.BoolVar(&cgo, "cgo", false, "build kubelet with cgo and a C cross compiler per target, as upstream does (default: static)")
 	_, noUPX := upx.Find("")
 	f.BoolVar(&pack, "upx", noUPX == nil, "pack kubeadm, crictl and the CNI plugins with UPX, each checked by running it (default: on when upx is installed)")
-	f.StringVar(&compression, "compression", string(oci.Zstd), "layer compression: zstd (smallest; containerd ≥ 1.5, docker ≥ 23, podman ≥ 3) or gzip (any engine)")
+	f.StringVar(&compression, "compression", oci.Zstd.Format, "layer compression: zstd (smallest; containerd ≥ 1.5, docker ≥ 23, podman ≥ 3) or gzip (any engine)")
+	f.IntVar(&compressionLevel, "compression-level", 0, "zstd 1-19 or gzip 1-9; lower builds faster, larger (default: the smallest, 19 or 9)")
 	f.StringVar(&cacheDir, "cache-dir", build.DefaultCacheDir(), "where compiled binaries and layers are cached")
 	f.BoolVar(&verbose, "verbose", false, "show the go command's output")
 	f.StringVar(&lockfile, "lockfile", "", "install exactly the Debian packages of this lock file (see ckubelet lock); fail if the archive resolves differently")

@@ -18,9 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -77,30 +74,6 @@ func EntriesFromDir(root string) ([]Entry, error) {
 	return entries, err
 }
 
-// Compression is a layer compression algorithm.
-type Compression string
-
-const (
-	Gzip Compression = "gzip"
-	Zstd Compression = "zstd"
-)
-
-// ParseCompression validates a --compression value.
-func ParseCompression(s string) (Compression, error) {
-	switch Compression(s) {
-	case Gzip, Zstd:
-		return Compression(s), nil
-	}
-	return "", fmt.Errorf("unsupported compression %q; use gzip or zstd", s)
-}
-
-func (c Compression) mediaType() types.MediaType {
-	if c == Zstd {
-		return types.OCILayerZStd
-	}
-	return types.OCILayer
-}
-
 // Layers builds layers, keeping compressed blobs in a cache keyed on the uncompressed content, so
 // an unchanged layer is never compressed twice.
 type Layers struct {
@@ -109,7 +82,7 @@ type Layers struct {
 	Time        time.Time // mtime of every entry
 }
 
-// layerKind is the cache kind of compressed layers: v1/layers/<diffID hex>.<compression>/content/
+// layerKind is the cache kind of compressed layers: v1/layers/<diffID hex>.<encoder id>/content/
 // holds the blob and its digest.
 const (
 	layerKind  = "layers"
@@ -128,8 +101,12 @@ func (ls *Layers) Layer(entries []Entry) (v1.Layer, error) {
 		return nil, err
 	}
 	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	encoder, err := ls.Compression.encoderID()
+	if err != nil {
+		return nil, err
+	}
 	c := cache.Cache{Dir: ls.CacheDir}
-	key := diffID.Hex + "." + string(ls.Compression)
+	key := diffID.Hex + "." + encoder
 	dir, ok, err := c.Get(layerKind, key)
 	if err != nil {
 		return nil, err
@@ -176,13 +153,7 @@ func (ls *Layers) compress(entries []Entry, diffID v1.Hash, dir string) error {
 	defer f.Close()
 	digest := sha256.New()
 	out := io.MultiWriter(f, digest)
-	var w io.WriteCloser
-	switch ls.Compression {
-	case Zstd:
-		w, err = zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
-	default:
-		w, err = gzip.NewWriterLevel(out, gzip.BestCompression)
-	}
+	w, err := ls.Compression.encoder().writer(out)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func layerDigest(t *testing.T, ls *Layers, entries []Entry) v1.Hash {
 
 func TestLayerDeterminism(t *testing.T) {
 	for _, c := range []Compression{Gzip, Zstd} {
-		t.Run(string(c), func(t *testing.T) {
+		t.Run(c.String(), func(t *testing.T) {
 			entries := testEntries(t)
 			a := layerDigest(t, &Layers{CacheDir: t.TempDir(), Compression: c, Time: epoch}, entries)
 			// Reversed input order, a cold cache and a different source mtime give the same bytes.

@@ -34,7 +34,7 @@ var ciSubset = []string{
 // ciFocus is ciSubset as one ginkgo focus: a container at the start of the spec's text, and
 // [NodeConformance] after it.
 func ciFocus() string {
-	return `^(` + strings.Join(ciSubset, "|") + `).*` + focus
+	return `(` + strings.Join(ciSubset, "|") + `).*` + focus
 }
 
 func lastLines(s string, n int) string {
