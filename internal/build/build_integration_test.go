@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -267,10 +268,15 @@ func extract(t *testing.T, img v1.Image) string {
 	}
 }
 
-// qemuFor names the qemu-user binary that runs a foreign platform's programs.
-var qemuFor = map[string]string{
-	"linux/arm64":  "qemu-aarch64-static",
-	"linux/arm/v7": "qemu-arm-static",
+// qemuFor names the qemu-user binary that runs a platform's programs here, "" where they run
+// natively.
+func qemuFor(platform string) string {
+	p, err := catalog.ParsePlatform(platform)
+	if err != nil || p.GOARCH() == runtime.GOARCH {
+		return ""
+	}
+	q, _ := p.Qemu()
+	return q
 }
 
 // runInRoot runs a program of an extracted image with chroot; foreign platforms run under
@@ -278,7 +284,7 @@ var qemuFor = map[string]string{
 func runInRoot(t *testing.T, root string, p *v1.Platform, prog string, args ...string) string {
 	t.Helper()
 	argv := append([]string{root}, prog)
-	if q := qemuFor[p.String()]; q != "" {
+	if q := qemuFor(p.String()); q != "" {
 		qemu, err := exec.LookPath(q)
 		if err != nil {
 			t.Fatalf("%s is needed to run %s binaries: run hack/setup.sh", q, p)
@@ -331,7 +337,7 @@ func checkUserland(t *testing.T, root string, p *v1.Platform) {
 	}
 	// The mode selector execs the backend it picks; under qemu-user without binfmt_misc a foreign
 	// binary cannot exec another, so the selector itself runs where the platform is native.
-	if qemuFor[p.String()] == "" {
+	if qemuFor(p.String()) == "" {
 		checks = append(checks,
 			check{"/usr/sbin/iptables", []string{"--version"}, "iptables v"},
 			check{"/usr/sbin/ip6tables-save", []string{"--version"}, "ip6tables-save v"})

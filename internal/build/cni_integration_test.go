@@ -60,7 +60,7 @@ func TestCNIMulticallPackedOnEveryPlatform(t *testing.T) {
 					t.Fatal(err)
 				}
 				argv := []string{link}
-				if q := qemuFor[p.String()]; q != "" {
+				if q := qemuFor(p.String()); q != "" {
 					argv = append([]string{q}, argv...)
 				}
 				cmd := exec.Command(argv[0], argv[1:]...)

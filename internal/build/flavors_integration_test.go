@@ -119,7 +119,7 @@ func TestAllFlavors(t *testing.T) {
 		t.Fatalf("images %v, want %v", refs, wantRefs)
 	}
 
-	userland := []string{"/usr/bin/findmnt", "/usr/bin/mount", "/usr/bin/umount"}
+	userland := []string{"/usr/bin/mount", "/usr/bin/umount", "/usr/sbin/losetup"}
 	for _, tc := range []struct {
 		ref        string
 		want       []string

@@ -59,7 +59,7 @@ func TestVersionParts(t *testing.T) {
 }
 
 func TestParsePlatforms(t *testing.T) {
-	amd64, arm64, armv7 := Supported[0], Supported[1], Supported[2]
+	amd64, arm64, armv7, riscv64 := Supported[0], Supported[1], Supported[2], Supported[3]
 	for _, tc := range []struct {
 		in     string
 		want   []Platform
@@ -69,7 +69,9 @@ func TestParsePlatforms(t *testing.T) {
 		{in: "linux/arm64", want: []Platform{arm64}},
 		{in: " linux/arm64 , linux/amd64,linux/arm64", want: []Platform{arm64, amd64}},
 		{in: "linux/arm", want: []Platform{armv7}},
-		{in: "linux/riscv64", errHas: `unsupported platform "linux/riscv64"; supported: linux/amd64, linux/arm64, linux/arm/v7`},
+		{in: "linux/riscv64", want: []Platform{riscv64}},
+		{in: "all", want: Supported},
+		{in: "linux/mips64le", errHas: `unsupported platform "linux/mips64le"; supported: linux/amd64, linux/arm64, linux/arm/v7, linux/riscv64, linux/ppc64le, linux/s390x, or all`},
 		{in: "windows/amd64", errHas: "unsupported platform"},
 		{in: "", errHas: "no platform given"},
 	} {
@@ -89,17 +91,24 @@ func TestParsePlatforms(t *testing.T) {
 }
 
 func TestPlatformToolchainNames(t *testing.T) {
-	for _, tc := range []struct{ p, goarch, goarm, deb string }{
-		{"linux/amd64", "amd64", "", "amd64"},
-		{"linux/arm64", "arm64", "", "arm64"},
-		{"linux/arm/v7", "arm", "7", "armhf"},
+	for _, tc := range []struct{ p, goarch, goarm, deb, triplet, qemu string }{
+		{"linux/amd64", "amd64", "", "amd64", "x86_64-linux-gnu", "qemu-x86_64-static"},
+		{"linux/arm64", "arm64", "", "arm64", "aarch64-linux-gnu", "qemu-aarch64-static"},
+		{"linux/arm/v7", "arm", "7", "armhf", "arm-linux-gnueabihf", "qemu-arm-static"},
+		{"linux/riscv64", "riscv64", "", "riscv64", "riscv64-linux-gnu", "qemu-riscv64-static"},
+		{"linux/ppc64le", "ppc64le", "", "ppc64el", "powerpc64le-linux-gnu", "qemu-ppc64le-static"},
+		{"linux/s390x", "s390x", "", "s390x", "s390x-linux-gnu", "qemu-s390x-static"},
 	} {
 		p, err := ParsePlatform(tc.p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.GOARCH() != tc.goarch || p.GOARM() != tc.goarm || p.DebianArch() != tc.deb {
-			t.Errorf("%s: got %s %s %s", tc.p, p.GOARCH(), p.GOARM(), p.DebianArch())
+		qemu, _ := p.Qemu()
+		if p.GOARCH() != tc.goarch || p.GOARM() != tc.goarm || p.DebianArch() != tc.deb || p.Triplet() != tc.triplet || qemu != tc.qemu {
+			t.Errorf("%s: got %s %s %s %s %s", tc.p, p.GOARCH(), p.GOARM(), p.DebianArch(), p.Triplet(), qemu)
+		}
+		if back, ok := ForDebianArch(tc.deb); !ok || back != p {
+			t.Errorf("ForDebianArch(%s) = %v, %v", tc.deb, back, ok)
 		}
 	}
 }

@@ -41,19 +41,25 @@ type Program struct {
 	Static bool
 }
 
-// toolchain is what builds for one GOARCH.
+// toolchain is what builds for one platform: Debian's gcc for its GNU triplet.
 type toolchain struct {
-	triple  string // Debian's GNU triple: the compiler is "<triple>-gcc", binutils "<triple>-*"
+	triple  string // the compiler is "<triple>-gcc", binutils "<triple>-*"
 	pkgs    string // Debian packages providing it, for the error message
 	machine elf.Machine
 	class   elf.Class
 }
 
-var toolchains = map[string]toolchain{
-	"amd64": {"x86_64-linux-gnu", "gcc libc6-dev", elf.EM_X86_64, elf.ELFCLASS64},
-	"arm64": {"aarch64-linux-gnu", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", elf.EM_AARCH64, elf.ELFCLASS64},
-	// Debian armhf's gcc defaults to ARMv7-A + VFPv3-D16, hard float: exactly OCI linux/arm/v7.
-	"arm": {"arm-linux-gnueabihf", "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross", elf.EM_ARM, elf.ELFCLASS32},
+func toolchainFor(p catalog.Platform) (toolchain, bool) {
+	triple := p.Triplet()
+	if triple == "" {
+		return toolchain{}, false
+	}
+	machine, class := p.ELF()
+	pkgs := "gcc-" + triple + " libc6-dev-" + p.DebianArch() + "-cross"
+	if p.GOARCH() == runtime.GOARCH {
+		pkgs = "gcc libc6-dev"
+	}
+	return toolchain{triple, pkgs, machine, class}, true
 }
 
 // Build compiles prog for the platform, or finds it in the cache under cacheDir. The binary is
@@ -61,9 +67,8 @@ var toolchains = map[string]toolchain{
 // platform, static or linked against libc alone as prog says, before it is cached. The returned
 // path is in the cache: never modify it.
 func Build(ctx context.Context, cacheDir string, platform catalog.Platform, prog Program) (path string, cached bool, err error) {
-	tc, ok := toolchains[platform.GOARCH()]
-	if platform.OS != "linux" || !ok || (platform.Arch == "arm" && platform.Variant != "v7") ||
-		(platform.Arch != "arm" && platform.Variant != "") {
+	tc, ok := toolchainFor(platform)
+	if !ok {
 		return "", false, fmt.Errorf("%s: unsupported platform %s", prog.Name, platform)
 	}
 	cc, err := findCompiler(ctx, tc, platform, prog)

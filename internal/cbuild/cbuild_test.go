@@ -63,12 +63,6 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-// qemu names qemu-user's binary and the cross libc's root for a GOARCH.
-var qemu = map[string]struct{ binary, sysroot string }{
-	"arm64": {"qemu-aarch64-static", "/usr/aarch64-linux-gnu"},
-	"arm":   {"qemu-arm-static", "/usr/arm-linux-gnueabihf"},
-}
-
 // TestBuild compiles a program static and dynamic for every platform: cached, reproducible from
 // another cache, stripped, for the platform's machine, and it runs there (under qemu-user, with
 // the cross libc for a dynamic one).
@@ -119,9 +113,10 @@ func TestBuild(t *testing.T) {
 				t.Logf("%d bytes", len(a))
 
 				argv := []string{bin, "world"}
-				if q, ok := qemu[tc.p.GOARCH()]; ok {
-					path := testenv.LookPath(t, q.binary)
-					argv = append([]string{path, "-L", q.sysroot}, argv...)
+				if tc.p.GOARCH() != runtime.GOARCH {
+					// The cross libc Debian installs in /usr/<triplet> stands in for the image's.
+					q, _ := tc.p.Qemu()
+					argv = append([]string{testenv.LookPath(t, q), "-L", "/usr/" + tc.p.Triplet()}, argv...)
 				}
 				out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 				if err != nil || string(out) != "hello world\n" {
@@ -140,14 +135,14 @@ func TestStaticOrNot(t *testing.T) {
 	}
 	static, _ := build(t, t.TempDir(), amd64, program(true))
 	dynamic, _ := build(t, t.TempDir(), amd64, program(false))
-	tc := toolchains["amd64"]
+	tc, _ := toolchainFor(amd64)
 	if err := verify(static, tc, false); err == nil || !strings.Contains(err.Error(), "no interpreter") {
 		t.Errorf("static program as a dynamic one: %v", err)
 	}
 	if err := verify(dynamic, tc, true); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Errorf("dynamic program as a static one: %v", err)
 	}
-	if err := verify(dynamic, toolchains["arm64"], false); err == nil || !strings.Contains(err.Error(), "want ELFCLASS64 EM_AARCH64") {
+	if err := verify(dynamic, func() toolchain { t, _ := toolchainFor(arm64); return t }(), false); err == nil || !strings.Contains(err.Error(), "want ELFCLASS64 EM_AARCH64") {
 		t.Errorf("amd64 program for arm64: %v", err)
 	}
 }

@@ -133,34 +133,3 @@ func deb822Entries(data string) ([]aptEntry, error) {
 	}
 	return entries, nil
 }
-
-// ArchForPlatform maps an OCI platform to a Debian architecture: linux/amd64 -> amd64,
-// linux/arm64 -> arm64, linux/arm/v7 -> armhf, and so on.
-func ArchForPlatform(osName, arch, variant string) (string, error) {
-	if osName != "linux" {
-		return "", fmt.Errorf("platform %s/%s: Debian packages are only for linux", osName, arch)
-	}
-	switch {
-	case arch == "amd64" && variant == "":
-		return "amd64", nil
-	case arch == "arm64" && (variant == "" || variant == "v8"):
-		return "arm64", nil
-	case arch == "arm" && (variant == "v7" || variant == ""):
-		// OCI's linux/arm without a variant means v7, as containerd normalizes it; armhf
-		// needs ARMv7 with VFPv3-D16.
-		return "armhf", nil
-	case arch == "386" && variant == "":
-		return "i386", nil
-	case arch == "ppc64le" && variant == "":
-		return "ppc64el", nil
-	case arch == "riscv64" && variant == "":
-		return "riscv64", nil
-	case arch == "s390x" && variant == "":
-		return "s390x", nil
-	}
-	p := osName + "/" + arch
-	if variant != "" {
-		p += "/" + variant
-	}
-	return "", fmt.Errorf("platform %s has no Debian architecture (supported: linux/amd64, linux/arm64, linux/arm/v7, linux/386, linux/ppc64le, linux/riscv64, linux/s390x)", p)
-}

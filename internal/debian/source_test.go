@@ -129,37 +129,3 @@ deb [ arch=amd64,arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg 
 		})
 	}
 }
-
-func TestArchForPlatform(t *testing.T) {
-	tests := []struct {
-		os, arch, variant string
-		want              string
-	}{
-		{"linux", "amd64", "", "amd64"},
-		{"linux", "arm64", "", "arm64"},
-		{"linux", "arm64", "v8", "arm64"},
-		{"linux", "arm", "v7", "armhf"},
-		{"linux", "arm", "", "armhf"},
-		{"linux", "386", "", "i386"},
-		{"linux", "ppc64le", "", "ppc64el"},
-		{"linux", "riscv64", "", "riscv64"},
-		{"linux", "s390x", "", "s390x"},
-		{"linux", "arm", "v6", ""},
-		{"linux", "arm", "v5", ""},
-		{"linux", "mips64le", "", ""},
-		{"linux", "amd64", "v3", ""},
-		{"windows", "amd64", "", ""},
-	}
-	for _, tt := range tests {
-		got, err := ArchForPlatform(tt.os, tt.arch, tt.variant)
-		if tt.want == "" {
-			if err == nil {
-				t.Errorf("ArchForPlatform(%s, %s, %s) = %q, want an error", tt.os, tt.arch, tt.variant, got)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("ArchForPlatform(%s, %s, %s) = %q, %v; want %q", tt.os, tt.arch, tt.variant, got, err, tt.want)
-		}
-	}
-}

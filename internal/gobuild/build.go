@@ -25,19 +25,13 @@ type Target struct {
 	Cgo bool
 }
 
-// crossCompilers are Debian's cross gcc packages' commands, per target GOARCH.
-var crossCompilers = map[string]string{
-	"amd64": "x86_64-linux-gnu-gcc",
-	"arm64": "aarch64-linux-gnu-gcc",
-	"arm":   "arm-linux-gnueabihf-gcc",
-}
-
 // CC returns the C compiler for the target, or "" for a static build.
 func (t Target) CC() (string, error) {
 	if !t.Cgo {
 		return "", nil
 	}
-	cc := crossCompilers[t.Platform.GOARCH()]
+	// Debian's cross compilers are named by the target's GNU triplet.
+	cc := t.Platform.Triplet() + "-gcc"
 	if t.Platform.GOARCH() == runtime.GOARCH {
 		cc = "gcc"
 	}

@@ -116,15 +116,12 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// qemuArch names qemu-user's binary for a GOARCH.
-var qemuArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64", "arm": "arm"}
-
 // runner is the command prefix that runs a binary for p on this host: none natively, else qemu-user.
 func runner(t *testing.T, p catalog.Platform) []string {
 	if p.GOARCH() == runtime.GOARCH {
 		return nil
 	}
-	q := "qemu-" + qemuArch[p.GOARCH()] + "-static"
+	q, _ := p.Qemu()
 	if _, err := exec.LookPath(q); err != nil {
 		testenv.Missing(t, "%s missing: run hack/setup.sh", q)
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 // archInfo is what Build needs to know about a Debian architecture.
@@ -18,10 +20,14 @@ type archInfo struct {
 	lib64   bool // the ELF interpreter is /lib64/..., so the image needs the /lib64 alias
 }
 
-var arches = map[string]archInfo{
-	"amd64": {"x86_64-linux-gnu", elf.EM_X86_64, elf.ELFCLASS64, true},
-	"arm64": {"aarch64-linux-gnu", elf.EM_AARCH64, elf.ELFCLASS64, false},
-	"armhf": {"arm-linux-gnueabihf", elf.EM_ARM, elf.ELFCLASS32, false},
+// archFor describes a Debian architecture ckubelet builds for (see catalog).
+func archFor(debArch string) (archInfo, bool) {
+	p, ok := catalog.ForDebianArch(debArch)
+	if !ok {
+		return archInfo{}, false
+	}
+	machine, class := p.ELF()
+	return archInfo{triplet: p.Triplet(), machine: machine, class: class, lib64: p.Lib64()}, true
 }
 
 // libDirs is where glibc's ld.so looks when a program names no path. Debian patches multiarch

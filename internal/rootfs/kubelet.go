@@ -14,9 +14,9 @@ var kubeletCommands = []struct {
 	paths []string
 }{
 	{"mount", []string{"/usr/bin/mount", "/usr/bin/umount", "/usr/sbin/losetup"}},
-	// Current kubelets no longer run findmnt (it costs libudev); it stays for inspecting mounts
-	// and their propagation from inside the container.
-	{"util-linux", []string{"/usr/sbin/blkid", "/usr/bin/findmnt", "/usr/sbin/fsck", "/usr/sbin/blockdev"}},
+	// Not findmnt: current kubelets no longer run it, and it alone needs libudev and libcap
+	// (0.14 MB at zstd -19 on amd64).
+	{"util-linux", []string{"/usr/sbin/blkid", "/usr/sbin/fsck", "/usr/sbin/blockdev"}},
 	// mkfs.<fs> and fsck -a (which runs fsck.<fs>) for every ext flavour kubelet formats or checks.
 	{"e2fsprogs", []string{
 		"/usr/sbin/mkfs.ext2", "/usr/sbin/mkfs.ext3", "/usr/sbin/mkfs.ext4",
@@ -50,7 +50,7 @@ var kubeletPackages = []string{
 	"base-files",      // /etc/os-release and /etc/debian_version, how scanners tell the distribution
 	// Libraries, as the ELF closure of the commands needs them on trixie (all three architectures).
 	"libc6",
-	"libblkid1", "libmount1", "libsmartcols1", "libuuid1", "libselinux1", "libpcre2-8-0", "libudev1", "libcap2",
+	"libblkid1", "libmount1", "libsmartcols1", "libuuid1", "libselinux1", "libpcre2-8-0",
 	"libext2fs2t64", "libcom-err2", "libinih1", "liburcu8t64",
 	"libxtables12", "libip4tc2", "libip6tc2", "libnftnl11", "libmnl0", "libnetfilter-conntrack3", "libnfnetlink0",
 }
@@ -68,7 +68,8 @@ var kubeletPackages = []string{
 //   - journalctl (systemd): only for node log queries, and it drags in systemd's libraries.
 //   - btrfs-progs: kubelet only needs it to resize btrfs volumes.
 func KubeletUserland(debArch string) Spec {
-	triplet := arches[debArch].triplet
+	a, _ := archFor(debArch)
+	triplet := a.triplet
 	spec := Spec{
 		Arch:     debArch,
 		Packages: append([]string(nil), kubeletPackages...),

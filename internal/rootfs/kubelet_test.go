@@ -4,10 +4,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 func TestKubeletUserland(t *testing.T) {
-	for arch, a := range arches {
+	for _, p := range catalog.Supported {
+		arch := p.DebianArch()
+		a, _ := archFor(arch)
 		spec := KubeletUserland(arch)
 		if spec.Arch != arch || !spec.CACertificates {
 			t.Errorf("%s: arch %q, CA %v", arch, spec.Arch, spec.CACertificates)

@@ -21,7 +21,8 @@ var iptablesCommands = []string{
 // (pkg/proxy/conntrack) from 1.29 on, and CA certificates, since kube-proxy trusts only the
 // cluster CA from its kubeconfig. The caller must add Extra[IptablesWrapper].
 func KubeProxyUserland(debArch string) Spec {
-	triplet := arches[debArch].triplet
+	a, _ := archFor(debArch)
+	triplet := a.triplet
 	spec := Spec{
 		Arch: debArch,
 		// Libraries come from the resolver following Depends.

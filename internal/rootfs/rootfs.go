@@ -93,7 +93,7 @@ type plan struct {
 // empty, and returns its manifest. The tree is deterministic in paths, contents, modes and links;
 // timestamps and ownership are left to the layer writer. On error outDir is left empty.
 func Build(spec Spec, pkgs []Package, outDir string) (_ *Manifest, err error) {
-	arch, ok := arches[spec.Arch]
+	arch, ok := archFor(spec.Arch)
 	if !ok {
 		return nil, fmt.Errorf("architecture %q: not supported", spec.Arch)
 	}

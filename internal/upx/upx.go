@@ -232,22 +232,13 @@ func probeCommand(bin string, p catalog.Platform, args []string) (argv []string,
 	if runtime.GOOS == "linux" && p.GOARCH() == runtime.GOARCH {
 		return append([]string{bin}, args...), "", nil
 	}
-	qarch, ok := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "arm": "arm", "386": "i386",
-		"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}[p.GOARCH()]
-	if !ok {
-		return nil, "", fmt.Errorf("no qemu-user for %s", p)
-	}
-	var qemu string
-	for _, name := range []string{"qemu-" + qarch + "-static", "qemu-" + qarch} {
-		if qemu, err = exec.LookPath(name); err == nil {
-			break
-		}
-	}
+	name, cpu := p.Qemu()
+	qemu, err := exec.LookPath(name)
 	if err != nil {
-		return nil, "", fmt.Errorf("qemu-%s-static not found on PATH (install qemu-user-static: run hack/setup.sh)", qarch)
+		return nil, "", fmt.Errorf("%s not found on PATH (install qemu-user-static: run hack/setup.sh)", name)
 	}
 	argv = []string{qemu}
-	if cpu := map[string]string{"linux/arm64": "cortex-a53", "linux/arm/v7": "cortex-a7", "linux/arm/v6": "arm1176"}[p.String()]; cpu != "" {
+	if cpu != "" {
 		argv = append(argv, "-cpu", cpu)
 	}
 	return append(append(argv, bin), args...), " under " + filepath.Base(qemu), nil

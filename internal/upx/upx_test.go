@@ -118,7 +118,7 @@ func runOn(t *testing.T, p catalog.Platform, bin string, args, env []string) str
 	t.Helper()
 	argv := append([]string{bin}, args...)
 	if p.GOARCH() != runtime.GOARCH {
-		qemu := map[string]string{"amd64": "qemu-x86_64-static", "arm64": "qemu-aarch64-static", "arm": "qemu-arm-static"}[p.GOARCH()]
+		qemu, _ := p.Qemu()
 		argv = append([]string{qemu}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
