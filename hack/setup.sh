@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what ckubelet's build and tests need on a Debian host, idempotently: only missing
 # packages are installed, and apt-get update runs only when something is missing.
-#   build: the C (cross) compilers with static libcs that the pause image (and --cgo) is built
-#          with, qemu-user-static to run foreign binaries (UPX probes), upx-ucl
+#   build: the C (cross) compilers with their libcs, for every platform, that pause and the
+#          iptables mode selector (and --cgo) are built with, qemu-user-static to run foreign
+#          binaries (UPX probes), upx-ucl
 #   tests: containerd and runc, iproute2 (network namespaces), iptables (the CNI bridge and
 #          portmap plugins containerd runs on the host), Debian's docker-registry;
 #          qemu-system-x86, qemu-utils, mmdebstrap, e2fsprogs and the archive keyring (the VM node)
 set -euo pipefail
 
 want=(qemu-user-static containerd runc gcc libc6-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+  gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross
   iproute2 iptables docker-registry qemu-system-x86 qemu-utils mmdebstrap e2fsprogs debian-archive-keyring)
 if [ $# -gt 0 ]; then
   echo "hack/setup.sh: takes no options" >&2

@@ -30,6 +30,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newBuildCommand(), newLockCommand(), newReleasesCommand(), newSizesCommand())
-	root.AddCommand(newRunCommand(), newJoinCommand())
+	root.AddCommand(newRunCommand(), newJoinCommand(), newBundleCommand(), newInstallCommand())
 	return root
 }

@@ -21,6 +21,7 @@ type launchFlags struct {
 	replace, print                         bool
 }
 
+// register adds the flags; run and join also take --image (registerImage).
 func (l *launchFlags) register(f *pflag.FlagSet, defaultRuntime string) {
 	usage := "what runs kubelet: " + strings.Join(launch.Runtimes, ", ")
 	if defaultRuntime == "" {
@@ -28,7 +29,6 @@ func (l *launchFlags) register(f *pflag.FlagSet, defaultRuntime string) {
 	}
 	f.StringVar(&l.runtime, "runtime", defaultRuntime, usage)
 	f.StringVar(&l.engine, "engine", "docker", "for --runtime systemd: the engine the unit wraps (docker, podman, nerdctl, containerd via ctr)")
-	f.StringVar(&l.image, "image", "", "the kubelet image (required); with containerd it must already be imported")
 	f.StringVar(&l.name, "name", "kubelet", "the kubelet container's name (and the systemd unit's)")
 	f.StringArrayVar(&l.mounts, "mount", nil, "host path for hostPath or local volumes, SRC[:DST[:OPTS]], default rw,rshared at the same path (repeatable)")
 	f.StringArrayVar(&l.env, "env", nil, "KEY=VALUE for the kubelet container (repeatable)")
@@ -44,11 +44,36 @@ func (l *launchFlags) register(f *pflag.FlagSet, defaultRuntime string) {
 	f.BoolVar(&l.print, "print", false, "print what would run (a sh script, a systemd unit, or containerd's container as JSON) and change nothing")
 }
 
+func (l *launchFlags) registerImage(f *pflag.FlagSet) {
+	f.StringVar(&l.image, "image", "", "the kubelet image (required); with containerd it must already be imported")
+}
+
+// configFlags are the flags of the kubelet configuration run and install write without kubeadm.
+type configFlags struct {
+	path    string
+	force   bool
+	cluster launch.ClusterSettings
+}
+
+func (c *configFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&c.path, "write-config", launch.KubeletConfigPath, "kubelet configuration to create if absent (\"\" for none)")
+	f.BoolVar(&c.force, "force", false, "merge this host's settings into an existing --write-config file")
+	f.StringSliceVar(&c.cluster.DNS, "cluster-dns", nil, "the cluster DNS service's IP addresses, for a configuration written without kubeadm (kubeadm clusters: 10.96.0.10)")
+	f.StringVar(&c.cluster.Domain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for a configuration written without kubeadm")
+}
+
+// apply sets the configuration options.
+func (c *configFlags) apply(o *launch.Options) {
+	o.ConfigPath, o.Force, o.Cluster = c.path, c.force, c.cluster
+}
+
+// options are the launch options of the flags; image is the --image flag's value, or the image
+// a command knows otherwise (install's bundle).
 func (l *launchFlags) options(cmd *cobra.Command) (launch.Options, error) {
 	if l.runtime == "" {
 		return launch.Options{}, errors.New("--runtime is required: " + strings.Join(launch.Runtimes, ", "))
 	}
-	if l.image == "" {
+	if l.image == "" && cmd.Flags().Lookup("image") != nil {
 		return launch.Options{}, errors.New("--image is required")
 	}
 	if cmd.Flags().Changed("engine") && l.runtime != "systemd" {
@@ -92,10 +117,8 @@ func argsAfterDash(cmd *cobra.Command, args []string, what string) ([]string, er
 
 func newRunCommand() *cobra.Command {
 	var (
-		l          launchFlags
-		configPath string
-		force      bool
-		cluster    launch.ClusterSettings
+		l   launchFlags
+		cfg configFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --runtime RUNTIME --image REF [flags] [-- KUBELET-ARGS...]",
@@ -120,16 +143,15 @@ func newRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.KubeletArgs, o.ConfigPath, o.Force, o.Cluster = kubeletArgs, configPath, force, cluster
+			o.KubeletArgs = kubeletArgs
+			cfg.apply(&o)
 			return launch.Run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	l.register(f, "")
-	f.StringVar(&configPath, "write-config", launch.KubeletConfigPath, "kubelet configuration to create if absent (\"\" for none)")
-	f.BoolVar(&force, "force", false, "merge this host's settings into an existing --write-config file")
-	f.StringSliceVar(&cluster.DNS, "cluster-dns", nil, "the cluster DNS service's IP addresses, for a configuration written without kubeadm (kubeadm clusters: 10.96.0.10)")
-	f.StringVar(&cluster.Domain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for a configuration written without kubeadm")
+	l.registerImage(f)
+	cfg.register(f)
 	return cmd
 }
 
@@ -169,6 +191,7 @@ func newJoinCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	l.register(f, "containerd") // what these nodes run
+	l.registerImage(f)
 	f.StringArrayVar(&kubeletArgs, "kubelet-arg", nil, "an extra kubelet argument, after kubeadm's (repeatable)")
 	f.DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for kubelet's TLS bootstrap (0: don't wait)")
 	f.StringVar(&kubeadmRef, "kubeadm-image", "", "the image to run kubeadm from, if --image has no kubeadm")

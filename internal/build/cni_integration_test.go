@@ -41,7 +41,7 @@ func TestCNIMulticallPackedOnEveryPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	platforms, _ := catalog.ParsePlatforms(catalog.DefaultPlatforms)
+	platforms, _ := catalog.ParsePlatforms(testedPlatforms)
 	for _, p := range platforms {
 		t.Run(strings.ReplaceAll(p.String(), "/", "-"), func(t *testing.T) {
 			bin, err := g.Build(ctx, cacheDir, multicall, ".", gobuild.Target{Platform: p})
@@ -50,8 +50,14 @@ func TestCNIMulticallPackedOnEveryPlatform(t *testing.T) {
 			}
 			probe := upx.Probe{Args: []string{"bridge"}, Env: []string{"CNI_COMMAND=VERSION"}, Want: "cniVersion"}
 			packed, ok, reason := packer.Pack(ctx, bin.Path, p, probe)
-			if !ok {
+			switch {
+			case !ok && upxPacks[p.String()]:
 				t.Fatalf("not packed: %v", reason)
+			case !ok:
+				// The probe decides, and the build ships the binary unpacked, saying why.
+				t.Logf("%s: not packed: %v", p, reason)
+			case !upxPacks[p.String()]:
+				t.Logf("%s: packed, and the packed binary ran", p)
 			}
 			dir := t.TempDir()
 			for _, plugin := range []string{"bridge", "host-local", "portmap", "loopback"} {

@@ -73,7 +73,11 @@ func (g *Go) PrepareModule(ctx context.Context, cacheDir, path, version string, 
 			return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
 		}
 	}
-	return wrap(cacheDir, m, gomod, filepath.Join(m.Dir, "go.sum"), nil)
+	sum, err := readSeed(filepath.Join(m.Dir, "go.sum"))
+	if err != nil {
+		return nil, err
+	}
+	return wrap(cacheDir, m, gomod, sum, nil)
 }
 
 // RewriteStagingReplaces replaces every `k8s.io/X => ./staging/src/k8s.io/X` with the published

@@ -70,16 +70,12 @@ func sumLines(m *Module) string {
 	return fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", m.Path, m.Version, m.Sum, m.Path, m.Version, m.GoModSum)
 }
 
-// wrap makes the wrapper module of a downloaded component whose go.mod (rewritten) is gomod and
-// whose verified go.sum is seed ("" for none).
-func wrap(cacheDir string, m *Module, gomod []byte, seed string, extraEnv []string) (*Source, error) {
+// wrap makes the wrapper module of a component whose go.mod (rewritten) is gomod and whose
+// verified go.sum is sum (nil for none).
+func wrap(cacheDir string, m *Module, gomod, sum []byte, extraEnv []string) (*Source, error) {
 	wgomod, err := wrapperGoMod(gomod, m)
 	if err != nil {
 		return nil, fmt.Errorf("%s@%s go.mod: %w", m.Path, m.Version, err)
-	}
-	sum, err := readSeed(seed)
-	if err != nil {
-		return nil, err
 	}
 	files := map[string][]byte{"go.mod": wgomod, "go.sum": append(append([]byte{}, sum...), sumLines(m)...)}
 	dir, modFile, seedSum, err := generatedFiles(cacheDir, wrapperModule+"-"+path.Base(m.Path)+"@"+m.Version, files)

@@ -40,6 +40,10 @@ func (e *cliEngine) cmd(sub ...string) []string {
 
 func (e *cliEngine) PullCheck(image string) Step { return cliPullCheck{e: e, image: image} }
 
+func (e *cliEngine) Load(archive string) []Step {
+	return []Step{command{argv: [][]string{e.cmd("load", "--input", archive)}}}
+}
+
 func (e *cliEngine) Start(s Spec, replace bool) []Step {
 	var steps []Step
 	if replace {

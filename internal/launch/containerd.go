@@ -24,6 +24,7 @@ import (
 	"github.com/containerd/containerd/plugin"
 	"github.com/containerd/containerd/reference/docker"
 	"github.com/containerd/containerd/runtime/restart"
+	"github.com/containerd/platforms"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -359,6 +360,33 @@ func (c *ContainerdClient) pin(ctx context.Context, ref string) {
 	c.client.ImageService().Update(ctx, images.Image{Name: meta.Name, Labels: meta.Labels}, "labels."+pinnedLabel)
 }
 
+// Import imports the images of a docker- or OCI-archive for this platform, unpacked for the
+// snapshotter, and returns their names.
+func (c *ContainerdClient) Import(ctx context.Context, archive string) ([]string, error) {
+	ctx = namespaces.WithNamespace(ctx, c.opts.Namespace)
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	imgs, err := c.client.Import(ctx, f, containerd.WithImportPlatform(platforms.Default()))
+	if err != nil {
+		return nil, fmt.Errorf("importing %s into containerd: %w", archive, err)
+	}
+	snapshotter := c.opts.Snapshotter
+	if snapshotter == "" {
+		snapshotter = containerd.DefaultSnapshotter
+	}
+	var names []string
+	for _, img := range imgs {
+		if err := containerd.NewImageWithPlatform(c.client, img, platforms.Default()).Unpack(ctx, snapshotter); err != nil {
+			return nil, fmt.Errorf("unpacking %s: %w", img.Name, err)
+		}
+		names = append(names, img.Name)
+	}
+	return names, nil
+}
+
 // Remove stops and deletes the named container and its snapshot, if it exists. The restart
 // labels go first, or the restart monitor would start the task again under our feet.
 func (c *ContainerdClient) Remove(ctx context.Context, name string) error {
@@ -450,6 +478,38 @@ func (r *containerdRuntime) String() string  { return "containerd" }
 func (r *containerdRuntime) service() string { return "containerd.service" }
 
 func (r *containerdRuntime) PullCheck(image string) Step { return containerdPullCheck{image: image} }
+
+func (r *containerdRuntime) Load(archive string) []Step {
+	return []Step{containerdLoad{r: r, archive: archive}}
+}
+
+// containerdLoad imports a docker-archive with the Go client and unpacks its images for the
+// snapshotter the CRI plugin uses, as `ctr images import` does.
+type containerdLoad struct {
+	r       *containerdRuntime
+	archive string
+}
+
+func (l containerdLoad) Do(ctx context.Context, x *executor) error {
+	client, err := x.client(ctx)
+	if err != nil {
+		return err
+	}
+	names, err := client.Import(ctx, l.archive)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(x.stdout, "imported %s into containerd namespace %s\n", strings.Join(names, ", "), l.r.opts.Namespace)
+	return nil
+}
+
+func (l containerdLoad) Script(context.Context, *executor) (string, error) {
+	argv := l.r.ctr("images", "import")
+	if l.r.opts.Snapshotter != "" {
+		argv = append(argv, "--snapshotter", l.r.opts.Snapshotter)
+	}
+	return ShellCommand([][]string{append(argv, l.archive)}), nil
+}
 
 func (r *containerdRuntime) Start(s Spec, replace bool) []Step {
 	return []Step{containerdStart{r: r, spec: s, replace: replace}}

@@ -21,6 +21,8 @@ type Options struct {
 	Engine  Engine // what a systemd unit wraps (docker, podman, nerdctl, containerd); default docker
 	Image   string
 	Name    string // kubelet's container name, default "kubelet"
+	// Load is a docker-archive whose images are loaded into the runtime first (a node bundle's).
+	Load string
 
 	Mounts      []Mount  // --mount
 	Env         []string // KEY=value
@@ -153,7 +155,11 @@ func PlanRun(o *Options) (*Plan, error) {
 		return nil, fmt.Errorf("--write-config %s is not visible in the kubelet container: put it under %s or %s, or --mount its directory", o.ConfigPath, KubeletDir, KubernetesDir)
 	}
 	p := &Plan{Header: o.Host.String(), Warnings: o.warnings()}
-	p.Steps = append(p.Steps, sharedCheck{spec}, rt.PullCheck(o.Image), mkdirs(mountSourceDirs(spec)))
+	p.Steps = append(p.Steps, sharedCheck{spec})
+	if o.Load != "" {
+		p.Steps = append(p.Steps, rt.Load(o.Load)...)
+	}
+	p.Steps = append(p.Steps, rt.PullCheck(o.Image), mkdirs(mountSourceDirs(spec)))
 	if o.ConfigPath != "" {
 		cfg, err := PlanKubeletConfig(o.ConfigPath, SettingsFor(*o.Host, o.CRI, o.CgroupDriver), o.Cluster, o.Force)
 		if err != nil {
@@ -201,8 +207,11 @@ func PlanJoin(o *Options) (*Plan, error) {
 			dirs = append(dirs, d)
 		}
 	}
+	p.Steps = append(p.Steps, sharedCheck{kubelet})
+	if o.Load != "" {
+		p.Steps = append(p.Steps, rt.Load(o.Load)...)
+	}
 	p.Steps = append(p.Steps,
-		sharedCheck{kubelet},
 		rt.PullCheck(o.KubeadmImage),
 		mkdirs(dirs),
 		writeFile{path: KubeadmPatchPath, content: fileContent(patch), note: "this host's kubelet settings, which kubeadm join merges into " + KubeletConfigPath},

@@ -43,7 +43,7 @@ func TestPrintedCommandsAreExecuted(t *testing.T) {
 	dir, log := recordingEngines(t)
 	for _, runtime := range []string{"docker", "podman", "nerdctl", "systemd"} {
 		t.Run(runtime, func(t *testing.T) {
-			o := Options{Runtime: runtime, Image: "kubelet:v1.37.2-kubeadm-trixie", Replace: true,
+			o := Options{Runtime: runtime, Image: "kubelet:v1.37.2-kubeadm-trixie", Replace: true, Load: "/srv/bundle/images.tar",
 				Host: &Host{CgroupV2: true, SystemdPID1: true}, Exists: allExist,
 				Mounts:      []Mount{{Source: "/srv/data", Destination: "/srv/data", Propagation: RShared}},
 				KubeletArgs: []string{"--node-labels=team=it's ok", "--v=2"},
@@ -84,8 +84,8 @@ func TestPrintedCommandsAreExecuted(t *testing.T) {
 					}
 				}
 			}
-			if len(executed) == 0 {
-				t.Fatal("no commands")
+			if len(executed) == 0 || !slices.Contains(executed[0], "load") {
+				t.Fatalf("commands %q, want a load first", executed)
 			}
 			if !slices.EqualFunc(executed, printed, slices.Equal[[]string]) {
 				t.Errorf("executed:\n%q\nprinted:\n%q", executed, printed)

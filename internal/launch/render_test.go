@@ -265,3 +265,23 @@ func testUnit(t *testing.T, e Engine, s Spec, cri CRI, binary ...func(string) st
 	}
 	return rt.(*systemdRuntime).unit(context.Background(), testExecutor(), s)
 }
+
+// TestUnit renders a bundle's units offline: no host, no engine, containerd's from the given
+// entrypoint.
+func TestUnit(t *testing.T) {
+	entrypoint := []string{"/usr/bin/cni-install", "--", "/usr/bin/kubelet"}
+	for _, e := range []Engine{Containerd, Docker, Podman} {
+		u, err := Unit(Options{Engine: e, Image: "kubelet:v1.37.2-cni-trixie"}, entrypoint)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		for _, want := range []string{"[Unit]", "ExecStart=/usr/bin/", "kubelet:v1.37.2-cni-trixie", "Restart=always", "WantedBy=multi-user.target"} {
+			if !strings.Contains(u, want) {
+				t.Errorf("%s unit lacks %q:\n%s", e, want, u)
+			}
+		}
+		if e == Containerd && !strings.Contains(u, "/usr/bin/cni-install") {
+			t.Errorf("ctr unit without the entrypoint:\n%s", u)
+		}
+	}
+}

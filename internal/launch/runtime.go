@@ -17,6 +17,9 @@ type Runtime interface {
 	// PullCheck is the step refusing, before anything starts, an image the engine would have
 	// to pull and could not read (zstd.go).
 	PullCheck(image string) Step
+	// Load returns the steps that load the images of a docker-archive into the runtime's image
+	// store, where kubelet's runtime finds them (a node bundle's images).
+	Load(archive string) []Step
 	// String names the runtime in messages.
 	String() string
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -42,6 +43,9 @@ func (r *systemdRuntime) Start(s Spec, _ bool) []Step {
 }
 
 func (r *systemdRuntime) PullCheck(image string) Step { return r.engine.PullCheck(image) }
+
+// Load loads the images with the wrapped engine.
+func (r *systemdRuntime) Load(archive string) []Step { return r.engine.Load(archive) }
 
 // RunOnce runs a one-shot container (kubeadm) with the wrapped engine: systemd has nothing to add.
 func (r *systemdRuntime) RunOnce(s Spec, replace bool) []Step { return r.engine.RunOnce(s, replace) }
@@ -154,4 +158,26 @@ func systemdQuote(w string) string {
 		return w
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`).Replace(w) + `"`
+}
+
+// Unit renders the systemd unit `ckubelet run --runtime systemd` installs for o, without looking
+// at a host: only the mounts every node needs, commands in /usr/bin, and entrypoint, the image's
+// entrypoint, which ctr needs spelled out. It is what a node bundle carries for those who
+// install by hand.
+func Unit(o Options, entrypoint []string) (string, error) {
+	o.Runtime = "systemd"
+	o.Host = &Host{CgroupV2: true, SystemdPID1: true}
+	o.Exists = func(string) bool { return false }
+	o.Binary = func(name string) string { return "/usr/bin/" + name }
+	if err := o.defaults(); err != nil {
+		return "", err
+	}
+	rt, err := newRuntime(&o)
+	if err != nil {
+		return "", err
+	}
+	s := o.kubeletSpec()
+	s.Entrypoint = entrypoint
+	x := &executor{stdout: io.Discard, stderr: io.Discard, containerdOpts: o.Containerd, run: o.Command}
+	return rt.(*systemdRuntime).unit(context.Background(), x, SystemdSpec(s))
 }

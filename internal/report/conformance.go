@@ -58,9 +58,9 @@ func ReadConformanceRun(dir, mode string) (ConformanceRun, error) {
 	}
 	for _, s := range j.Suites {
 		for _, c := range s.Cases {
-			// Ginkgo reports its suite setup and teardown nodes as test cases too.
-			if strings.HasPrefix(c.Name, "[SynchronizedBeforeSuite]") || strings.HasPrefix(c.Name, "[SynchronizedAfterSuite]") ||
-				strings.HasPrefix(c.Name, "[BeforeSuite]") || strings.HasPrefix(c.Name, "[AfterSuite]") || strings.HasPrefix(c.Name, "[ReportAfterSuite]") {
+			// Ginkgo reports its suite setup, teardown and report nodes as test cases too; specs
+			// are "[It] …".
+			if !strings.HasPrefix(c.Name, "[It] ") {
 				continue
 			}
 			switch {

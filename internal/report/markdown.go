@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 // missing marks a cell with nothing to show: a platform that was not built, or not in the reference.
@@ -156,9 +158,10 @@ func columns(rows []Row) []string {
 	return platformColumns(ps)
 }
 
-// platformColumns is platformOrder plus any other of ps, in column order.
+// platformColumns are the default platforms, so that tables of different builds line up, plus
+// any other of ps, in column order.
 func platformColumns(ps []string) []string {
-	cols := slices.Clone(platformOrder)
+	cols := strings.Split(catalog.DefaultPlatforms, ",")
 	for _, p := range ps {
 		if !slices.Contains(cols, p) {
 			cols = append(cols, p)

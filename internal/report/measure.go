@@ -10,6 +10,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ckubelet/ckubelet/internal/catalog"
 )
 
 // Labels and annotations Measure reads. They are repeated here rather than imported from
@@ -35,8 +37,14 @@ type Row struct {
 // then the images that run beside kubelet.
 var imageOrder = []string{"kubelet", "flannel", "cni", "kubeadm", "kubeadm-cni", "kube-proxy", "pause"}
 
-// platformOrder is the order of the platform columns; platforms not listed follow, sorted.
-var platformOrder = []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}
+// platformOrder is the order of the platform columns, catalog's; platforms not listed follow, sorted.
+var platformOrder = func() []string {
+	var out []string
+	for _, p := range catalog.Supported {
+		out = append(out, p.String())
+	}
+	return out
+}()
 
 // Measure reads every image of an OCI layout directory and measures each of its platform images
 // (see ImageSize). Images are identified by their config labels, not by their ref names, so that a
