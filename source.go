@@ -6,9 +6,9 @@ package ckubelet
 
 import "embed"
 
-// Source is the module's go.mod, go.sum and the packages of the ckubelet command.
+// Source is the module's go.mod, go.sum, this package and the packages of the ckubelet command.
 //
-//go:embed go.mod go.sum cmd internal
+//go:embed go.mod go.sum source.go cmd internal
 var Source embed.FS
 
 // Module is ckubelet's module path.

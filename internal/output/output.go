@@ -4,8 +4,12 @@
 package output
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ckubelet/ckubelet/internal/catalog"
 )
@@ -147,7 +152,7 @@ func writeSBOMFiles(dir string, images []Named) error {
 }
 
 func stageDockerArchive(file string, images []Named) (*staged, error) {
-	refs := map[name.Reference]v1.Image{}
+	var imgs []taggedImage
 	for _, n := range images {
 		im, err := n.Index.IndexManifest()
 		if err != nil {
@@ -160,13 +165,93 @@ func stageDockerArchive(file string, images []Named) (*staged, error) {
 		if err != nil {
 			return nil, err
 		}
-		tag, err := name.NewTag(n.Image.Ref())
-		if err != nil {
-			return nil, err
-		}
-		refs[tag] = img
+		imgs = append(imgs, taggedImage{tag: n.Image.Ref(), img: img})
 	}
-	return stageFile(file, func(f *os.File) error { return tarball.MultiRefWrite(refs, f) })
+	return stageFile(file, func(f *os.File) error { return writeDockerArchive(f, imgs) })
+}
+
+type taggedImage struct {
+	tag string
+	img v1.Image
+}
+
+// writeDockerArchive writes what `docker save` writes, as go-containerregistry's tarball package
+// lays it out (config named by its digest, each layer blob once as <hex>.tar.gz or .tar.zst,
+// manifest.json last), but in the images' order: tarball.MultiRefWrite follows a map's, so two
+// writes of the same images differ.
+func writeDockerArchive(w io.Writer, images []taggedImage) error {
+	tw := tar.NewWriter(w)
+	entry := func(name string, size int64, r io.Reader) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg, Size: size}); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	}
+	var manifest tarball.Manifest
+	written := map[string]bool{}
+	for _, ti := range images {
+		cfgName, err := ti.img.ConfigName()
+		if err != nil {
+			return err
+		}
+		cfg, err := ti.img.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		if !written[cfgName.String()] {
+			written[cfgName.String()] = true
+			if err := entry(cfgName.String(), int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
+				return err
+			}
+		}
+		layers, err := ti.img.Layers()
+		if err != nil {
+			return err
+		}
+		d := tarball.Descriptor{Config: cfgName.String(), RepoTags: []string{ti.tag}}
+		for _, l := range layers {
+			digest, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			mt, err := l.MediaType()
+			if err != nil {
+				return err
+			}
+			name := digest.Hex + ".tar.gz"
+			if mt == types.OCILayerZStd {
+				name = digest.Hex + ".tar.zst"
+			}
+			d.Layers = append(d.Layers, name)
+			if written[name] {
+				continue
+			}
+			written[name] = true
+			size, err := l.Size()
+			if err != nil {
+				return err
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return err
+			}
+			err = entry(name, size, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("layer %s of %s: %w", digest, ti.tag, err)
+			}
+		}
+		manifest = append(manifest, d)
+	}
+	m, err := json.Marshal(manifest)
+	if err != nil {
+		return err
+	}
+	if err := entry("manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 func push(ctx context.Context, repo string, images []Named) error {

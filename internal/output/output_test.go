@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -262,4 +266,55 @@ func snapshot(t *testing.T, dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// TestDockerArchiveReproducible writes several images twice: the same bytes, each image readable
+// by its tag, a layer they share stored once.
+func TestDockerArchiveReproducible(t *testing.T) {
+	shared, err := random.Layer(256, types.OCILayerZStd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images []Named
+	for _, repo := range []string{"kubelet", "kube-proxy", "pause", "x1", "x2", "x3"} {
+		base, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(base, shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})
+		images = append(images, Named{Image: catalog.Image{Repository: repo, Tag: "v1"}, Index: idx})
+	}
+	var archives [][]byte
+	for range 2 {
+		dest := filepath.Join(t.TempDir(), "images.tar")
+		if err := Write(context.Background(), Target{DockerArchive, dest}, images); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archives = append(archives, b)
+		for _, n := range images {
+			tag, _ := name.NewTag(n.Image.Ref())
+			img, err := tarball.ImageFromPath(dest, &tag)
+			if err != nil {
+				t.Fatalf("%s: %v", n.Image.Ref(), err)
+			}
+			if _, err := img.Digest(); err != nil {
+				t.Fatalf("%s: %v", n.Image.Ref(), err)
+			}
+		}
+	}
+	if !bytes.Equal(archives[0], archives[1]) {
+		t.Error("two writes of the same images differ")
+	}
+	d, _ := shared.Digest()
+	if n := bytes.Count(archives[0], []byte(d.Hex+".tar.zst\x00")); n != 1 {
+		t.Errorf("the shared layer is stored %d times", n)
+	}
 }
