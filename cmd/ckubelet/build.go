@@ -19,11 +19,11 @@ import (
 
 // buildFlags are the flags build and bundle share: what to build, and how.
 type buildFlags struct {
-	version, platforms, flavors, compression, cacheDir, lockfile string
-	cgo, verbose, pack                                           bool
-	compressionLevel                                             int
-	shown                                                        progressFlag
-	deb                                                          debianFlags
+	version, platforms, flavors, compression, cacheDir, lockfile, pack string
+	cgo, verbose                                                       bool
+	compressionLevel                                                   int
+	shown                                                              progressFlag
+	deb                                                                debianFlags
 }
 
 func (b *buildFlags) register(f *pflag.FlagSet, platforms, flavors string) {
@@ -31,8 +31,11 @@ func (b *buildFlags) register(f *pflag.FlagSet, platforms, flavors string) {
 	f.StringVar(&b.platforms, "platform", platforms, "comma-separated platforms, or all")
 	f.StringVar(&b.flavors, "flavor", flavors, "comma-separated: kubelet, flannel, cni, kubeadm, kubeadm-cni, kube-proxy, pause, or all")
 	f.BoolVar(&b.cgo, "cgo", false, "build kubelet with cgo and a C cross compiler per target, as upstream does (default: static)")
-	_, noUPX := upx.Find("")
-	f.BoolVar(&b.pack, "upx", noUPX == nil, "pack kubeadm, crictl and the CNI plugins with UPX, each checked by running it (default: on when upx is installed)")
+	pack := upx.DefaultTools
+	if _, err := upx.Find(""); err != nil {
+		pack = "none"
+	}
+	f.StringVar(&b.pack, "upx", pack, "tools to pack with UPX, each checked by running it: a comma list of kubeadm, crictl, cni, all or none (default: kubeadm,crictl when upx is installed)")
 	f.StringVar(&b.compression, "compression", oci.Zstd.Format, "layer compression: zstd (smallest; containerd ≥ 1.5, docker ≥ 23, podman ≥ 3) or gzip (any engine)")
 	f.IntVar(&b.compressionLevel, "compression-level", 0, "zstd 1-19 or gzip 1-9; lower builds faster, larger (default: the smallest, 19 or 9)")
 	f.StringVar(&b.cacheDir, "cache-dir", build.DefaultCacheDir(), "where compiled binaries and layers are cached")
@@ -49,6 +52,10 @@ func (b *buildFlags) options() (build.Options, error) {
 		return build.Options{}, err
 	}
 	selection, err := catalog.ParseSelection(b.flavors)
+	if err != nil {
+		return build.Options{}, err
+	}
+	pack, err := upx.ParseSelection(b.pack)
 	if err != nil {
 		return build.Options{}, err
 	}
@@ -79,7 +86,7 @@ func (b *buildFlags) options() (build.Options, error) {
 		Selection:         selection,
 		Platforms:         ps,
 		Cgo:               b.cgo,
-		UPX:               b.pack,
+		UPX:               pack,
 		Compression:       comp,
 		Debian:            src,
 		Lock:              lock,

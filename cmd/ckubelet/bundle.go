@@ -63,8 +63,9 @@ func newInstallCommand() *cobra.Command {
 		Use:   "install --bundle FILE --runtime RUNTIME [flags] [-- KUBELET-ARGS...]",
 		Short: "Check a node bundle, load its images into the runtime and start kubelet from them",
 		Long: "install checks every file of the bundle against its SHA256SUMS before anything is loaded,\n" +
-			"unpacks it into --dir, loads its images into the runtime (containerd, docker, podman, or the\n" +
-			"engine of a systemd unit) and starts kubelet as `ckubelet run` does.",
+			"loads its images into the runtime that runs kubelet (containerd, docker, podman, nerdctl, or the\n" +
+			"engine of a systemd unit) and into the CRI runtime's store, where pods find pause and\n" +
+			"kube-proxy, and starts kubelet as `ckubelet run` does.",
 		Example: "  ckubelet install --bundle node.tar.gz --runtime systemd --engine containerd",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kubeletArgs, err := argsAfterDash(cmd, args, "kubelet arguments")
@@ -87,6 +88,6 @@ func newInstallCommand() *cobra.Command {
 	l.register(f, "")
 	cfg.register(f)
 	f.StringVar(&path, "bundle", "", "the node bundle (see ckubelet bundle)")
-	f.StringVar(&dir, "dir", bundle.DefaultDir, "where the bundle is unpacked (replaced on each install)")
+	f.StringVar(&dir, "dir", "", "keep the unpacked bundle here, replacing an earlier one (default: a temporary directory, removed once the images are loaded; --print needs one)")
 	return cmd
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/report"
+	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
 func main() {
@@ -63,7 +64,7 @@ func run(versions, patch, upgradePlatform, out, work string) error {
 		return build.Options{
 			KubernetesVersion: version, Selection: sel, Platforms: platforms,
 			Output:      output.Target{Kind: output.OCI, Dest: layout},
-			Compression: oci.Zstd, Debian: debian.Source{Mirror: mirror}, CacheDir: cache, UPX: true,
+			Compression: oci.Zstd, Debian: debian.Source{Mirror: mirror}, CacheDir: cache, UPX: upx.Selection{"kubeadm": true, "crictl": true},
 		}
 	}
 

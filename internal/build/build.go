@@ -33,8 +33,9 @@ type Options struct {
 	Platforms         []catalog.Platform
 	Output            output.Target
 	Cgo               bool
-	// UPX packs kubeadm, crictl and the CNI plugins; each packed binary is run before it is used.
-	UPX         bool
+	// UPX names the tools to pack (kubeadm, crictl, cni); each packed binary is run before it
+	// is used.
+	UPX         upx.Selection
 	Compression oci.Compression
 	Debian      debian.Source
 	// Lock, when set, pins the Debian packages: a resolution that differs fails the build.
@@ -221,7 +222,7 @@ func newBuilder(o Options) (*builder, error) {
 		return nil, err
 	}
 	b.opts.Debian = b.debian.Source() // with defaults filled in
-	if o.UPX {
+	if o.UPX.Any() {
 		pk, err := upx.Find(o.CacheDir)
 		if err != nil {
 			return nil, err

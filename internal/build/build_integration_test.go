@@ -44,19 +44,10 @@ const testedPlatforms = catalog.DefaultPlatforms + ",linux/riscv64"
 // upxPacks are the platforms UPX 4 packs Go binaries for; elsewhere its probe decides.
 var upxPacks = map[string]bool{"linux/amd64": true, "linux/arm64": true, "linux/arm/v7": true}
 
-// cacheDir is shared by every test of this file: the first build compiles, later ones reuse.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ckubelet-it-cache-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// cacheDir is ckubelet's cache ($CKUBELET_CACHE), shared by every test here and by the bundle,
+// e2e, conformance and VM tests: the first build compiles, later ones reuse (the cache checks
+// every entry). TestReproducibleFromEmptyCaches uses caches of its own.
+var cacheDir = DefaultCacheDir()
 
 func options(t *testing.T, target string, platforms string) Options {
 	t.Helper()

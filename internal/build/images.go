@@ -360,11 +360,11 @@ func (e *flavorExtras) kubeadm(ctx context.Context) ([]oci.Layer, map[string]str
 	if err != nil {
 		return nil, nil, err
 	}
-	kubeadmPath, err := e.pack(ctx, kubeadm, upx.Probe{Args: []string{"version", "-o", "short"}, Want: "v1."})
+	kubeadmPath, err := e.pack(ctx, "kubeadm", kubeadm, upx.Probe{Args: []string{"version", "-o", "short"}, Want: "v1."})
 	if err != nil {
 		return nil, nil, err
 	}
-	crictlPath, err := e.pack(ctx, crictl, upx.Probe{Args: []string{"--version"}, Want: "crictl version"})
+	crictlPath, err := e.pack(ctx, "crictl", crictl, upx.Probe{Args: []string{"--version"}, Want: "crictl version"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -414,7 +414,7 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	// Every plugin answers VERSION without a network; asking one through the multicall's
 	// dispatcher proves both run.
 	probe := upx.Probe{Args: []string{names[0]}, Env: []string{"CNI_COMMAND=VERSION"}, Want: "cniVersion"}
-	packed, err := e.pack(ctx, bin, probe)
+	packed, err := e.pack(ctx, "cni", bin, probe)
 	if err != nil {
 		return oci.Layer{}, nil, err
 	}
@@ -451,10 +451,10 @@ func (e *flavorExtras) cni(ctx context.Context, want []string) (oci.Layer, map[s
 	return l, bins, nil
 }
 
-// pack UPX-packs a short-lived tool when --upx is on, and returns the path to ship: the packed
-// binary once it has run for its platform, else the original, saying why.
-func (e *flavorExtras) pack(ctx context.Context, bin gobuild.Binary, probe upx.Probe) (string, error) {
-	if e.packer == nil {
+// pack UPX-packs a short-lived tool when --upx names it, and returns the path to ship: the
+// packed binary once it has run for its platform, else the original, saying why.
+func (e *flavorExtras) pack(ctx context.Context, tool string, bin gobuild.Binary, probe upx.Probe) (string, error) {
+	if e.packer == nil || !e.opts.UPX[tool] {
 		return bin.Path, nil
 	}
 	return step(e.builder, fmt.Sprintf("pack %s %s", bin.Name, e.platform), func() (string, string, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/output"
 	"github.com/ckubelet/ckubelet/internal/progress"
 	"github.com/ckubelet/ckubelet/internal/registrytest"
+	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
 // steps records the names of the steps a build starts.
@@ -68,7 +69,7 @@ func TestFailFast(t *testing.T) {
 		{"checksum database off", nil, map[string]string{"GOSUMDB": "off"}, "GOSUMDB=off turns the checksum database off"},
 		{"GOPROXY=direct", nil, map[string]string{"GOPROXY": "direct"}, "GOPROXY=direct fetches from version control servers"},
 		{"unreachable Debian mirror", nil, nil, "check the network and --debian-mirror"},
-		{"--upx without upx", func(o *Options) { o.UPX = true }, map[string]string{"PATH": dir}, "no upx or upx-ucl command on PATH; install upx-ucl: run hack/setup.sh"},
+		{"--upx without upx", func(o *Options) { o.UPX = upx.Selection{"crictl": true} }, map[string]string{"PATH": dir}, "no upx or upx-ucl command on PATH; install upx-ucl: run hack/setup.sh"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {

@@ -120,15 +120,23 @@ func imageEntrypoint(idx v1.ImageIndex, p catalog.Platform) ([]string, error) {
 	return nil, fmt.Errorf("no %s image in the index", p)
 }
 
-// DefaultDir is where Install unpacks a bundle: kept, so that its files can be read and its
-// images imported again.
-const DefaultDir = "/var/lib/ckubelet/bundle"
-
-// Install checks the bundle, unpacks it into dir (replacing what an earlier install left there),
-// loads its images into the runtime and starts kubelet from them as `ckubelet run` does with o.
-// Nothing is imported from a bundle that fails its checks.
+// Install checks the bundle, unpacks it, loads its images where the runtime and the CRI
+// runtime find them, and starts kubelet from them as `ckubelet run` does with o. Nothing is
+// loaded from a bundle that fails its checks. dir keeps the unpacked bundle (replacing what an
+// earlier install left there); "" unpacks it into a temporary directory, removed once the
+// images are loaded. A printed plan loads from dir, so o.Print needs one.
 func Install(ctx context.Context, path, dir string, o launch.Options) error {
-	if err := os.RemoveAll(dir); err != nil {
+	if dir == "" {
+		if o.Print {
+			return errors.New("--print needs --dir: the script loads the images from the unpacked bundle")
+		}
+		tmp, err := os.MkdirTemp("", "ckubelet-bundle-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	m, err := Open(path, dir)

@@ -28,6 +28,7 @@ type cliEngine struct {
 	name   string
 	global []string // flags before the subcommand (nerdctl's --namespace)
 	daemon string   // systemd unit of the daemon the CLI talks to; podman has none
+	store  string   // where it keeps images (nerdctl: containerd's namespace)
 }
 
 func (e *cliEngine) String() string  { return e.name }
@@ -39,6 +40,8 @@ func (e *cliEngine) cmd(sub ...string) []string {
 }
 
 func (e *cliEngine) PullCheck(image string) Step { return cliPullCheck{e: e, image: image} }
+
+func (e *cliEngine) imageStore() string { return e.store }
 
 func (e *cliEngine) Load(archive string) []Step {
 	return []Step{command{argv: [][]string{e.cmd("load", "--input", archive)}}}

@@ -479,6 +479,10 @@ func (r *containerdRuntime) service() string { return "containerd.service" }
 
 func (r *containerdRuntime) PullCheck(image string) Step { return containerdPullCheck{image: image} }
 
+func (r *containerdRuntime) imageStore() string {
+	return containerdStore(r.opts.Address, r.opts.Namespace)
+}
+
 func (r *containerdRuntime) Load(archive string) []Step {
 	return []Step{containerdLoad{r: r, archive: archive}}
 }

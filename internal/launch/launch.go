@@ -157,7 +157,7 @@ func PlanRun(o *Options) (*Plan, error) {
 	p := &Plan{Header: o.Host.String(), Warnings: o.warnings()}
 	p.Steps = append(p.Steps, sharedCheck{spec})
 	if o.Load != "" {
-		p.Steps = append(p.Steps, rt.Load(o.Load)...)
+		p.Steps = append(p.Steps, loadSteps(o, rt)...)
 	}
 	p.Steps = append(p.Steps, rt.PullCheck(o.Image), mkdirs(mountSourceDirs(spec)))
 	if o.ConfigPath != "" {
@@ -209,7 +209,7 @@ func PlanJoin(o *Options) (*Plan, error) {
 	}
 	p.Steps = append(p.Steps, sharedCheck{kubelet})
 	if o.Load != "" {
-		p.Steps = append(p.Steps, rt.Load(o.Load)...)
+		p.Steps = append(p.Steps, loadSteps(o, rt)...)
 	}
 	p.Steps = append(p.Steps,
 		rt.PullCheck(o.KubeadmImage),

@@ -223,3 +223,41 @@ func TestScriptWritesWhatRunWrites(t *testing.T) {
 		t.Errorf("run wrote %q, the script %q; want %q", a, b, content)
 	}
 }
+
+// TestLoadSteps checks where a bundle's images go: into the store of whatever runs kubelet and
+// into the one the CRI runtime runs pods from, once when they are the same.
+func TestLoadSteps(t *testing.T) {
+	for _, tc := range []struct {
+		runtime string
+		engine  Engine
+		cri     string
+		want    []string
+	}{
+		{"containerd", "", "containerd", []string{"ctr --namespace k8s.io images import /b/images.tar"}},
+		{"docker", "", "containerd", []string{"docker load --input /b/images.tar", "ctr --namespace k8s.io images import /b/images.tar"}},
+		{"systemd", Podman, "containerd", []string{"podman load --input /b/images.tar", "ctr --namespace k8s.io images import /b/images.tar"}},
+		{"systemd", Containerd, "containerd", []string{"ctr --namespace k8s.io images import /b/images.tar"}},
+		{"nerdctl", "", "containerd", []string{"nerdctl --namespace k8s.io load --input /b/images.tar"}},
+		{"podman", "", "crio", []string{"podman load --input /b/images.tar"}},
+	} {
+		o := Options{Runtime: tc.runtime, Engine: tc.engine, Image: "kubelet:v1", Load: "/b/images.tar", CRI: CRIs[tc.cri], Host: &Host{}, Exists: allExist}
+		if err := o.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		rt, err := newRuntime(&o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range loadSteps(&o, rt) {
+			line, err := s.Script(context.Background(), &executor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, line)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s %s with %s: %q, want %q", tc.runtime, tc.engine, tc.cri, got, tc.want)
+		}
+	}
+}

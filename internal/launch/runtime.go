@@ -18,8 +18,11 @@ type Runtime interface {
 	// to pull and could not read (zstd.go).
 	PullCheck(image string) Step
 	// Load returns the steps that load the images of a docker-archive into the runtime's image
-	// store, where kubelet's runtime finds them (a node bundle's images).
+	// store (a node bundle's images).
 	Load(archive string) []Step
+	// imageStore names where the runtime keeps images, so that a bundle is loaded once into
+	// each store that needs it.
+	imageStore() string
 	// String names the runtime in messages.
 	String() string
 }
@@ -41,11 +44,12 @@ func newRuntime(o *Options) (Runtime, error) {
 	engine := func(name Engine) (unitEngine, error) {
 		switch name {
 		case Docker:
-			return &cliEngine{name: "docker", daemon: "docker.service"}, nil
+			return &cliEngine{name: "docker", daemon: "docker.service", store: "docker"}, nil
 		case Podman:
-			return &cliEngine{name: "podman"}, nil
+			return &cliEngine{name: "podman", store: podmanStore}, nil
 		case Nerdctl:
-			return &cliEngine{name: "nerdctl", global: []string{"--namespace", o.Containerd.Namespace}, daemon: "containerd.service"}, nil
+			return &cliEngine{name: "nerdctl", global: []string{"--namespace", o.Containerd.Namespace}, daemon: "containerd.service",
+				store: containerdStore(DefaultContainerdAddress, o.Containerd.Namespace)}, nil
 		case Containerd:
 			return &containerdRuntime{opts: o.Containerd}, nil
 		}
@@ -71,4 +75,31 @@ func knownRuntime(name string) bool {
 		}
 	}
 	return false
+}
+
+// criImages is the runtime whose image store the CRI runtime runs pods from: the images a bundle
+// brings for pods (pause, kube-proxy) must be there, whatever runs kubelet itself.
+func criImages(o *Options) Runtime {
+	if o.CRI.Name == "crio" {
+		return &cliEngine{name: "podman", store: podmanStore} // CRI-O and podman share containers-storage
+	}
+	opts := o.Containerd
+	opts.Namespace = DefaultNamespace // the CRI plugin's
+	return &containerdRuntime{opts: opts}
+}
+
+// loadSteps load a bundle's images where kubelet's runtime and the CRI runtime find them.
+func loadSteps(o *Options, rt Runtime) []Step {
+	steps := rt.Load(o.Load)
+	if cri := criImages(o); cri.imageStore() != rt.imageStore() {
+		steps = append(steps, cri.Load(o.Load)...)
+	}
+	return steps
+}
+
+// Image stores, for imageStore.
+const podmanStore = "containers-storage"
+
+func containerdStore(address, namespace string) string {
+	return "containerd " + address + " " + namespace
 }

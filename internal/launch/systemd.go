@@ -47,6 +47,8 @@ func (r *systemdRuntime) PullCheck(image string) Step { return r.engine.PullChec
 // Load loads the images with the wrapped engine.
 func (r *systemdRuntime) Load(archive string) []Step { return r.engine.Load(archive) }
 
+func (r *systemdRuntime) imageStore() string { return r.engine.imageStore() }
+
 // RunOnce runs a one-shot container (kubeadm) with the wrapped engine: systemd has nothing to add.
 func (r *systemdRuntime) RunOnce(s Spec, replace bool) []Step { return r.engine.RunOnce(s, replace) }
 

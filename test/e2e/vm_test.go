@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/ckubelet/ckubelet/internal/build"
+	"github.com/ckubelet/ckubelet/internal/bundle"
 	"github.com/ckubelet/ckubelet/internal/catalog"
 	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/gobuild"
@@ -53,6 +54,7 @@ import (
 const (
 	// Where the test's disks are mounted in the VM: under /run, a tmpfs the file list leaves out.
 	vmTools    = "/run/ckubelet-test/tools"
+	vmBin      = "/run/ckubelet-test/bin" // ckubelet, taken out of a bundle
 	vmState    = "/run/ckubelet-test/state"
 	vmHostPath = "/run/ckubelet-test/hostpath"
 	vmNodeIP   = "10.0.2.15" // QEMU user networking's guest address
@@ -92,8 +94,8 @@ func TestVMNode(t *testing.T) {
 	}
 }
 
-// buildVMArtifacts builds the images of both versions, the test workload, the control plane
-// and ckubelet itself onto the test's disk.
+// buildVMArtifacts builds the node bundles of both versions (images and ckubelet), the test
+// workload and the control plane onto the test's disk.
 func buildVMArtifacts(t *testing.T, ctx context.Context) vmArtifacts {
 	t.Helper()
 	cache := cacheDir()
@@ -106,7 +108,6 @@ func buildVMArtifacts(t *testing.T, ctx context.Context) vmArtifacts {
 		t.Fatal(err)
 	}
 	mirror, _ := debian.HostMirror("/etc/apt")
-	sel, _ := catalog.ParseSelection("cni,pause")
 	timed := func(what string, fn func() error) {
 		t.Helper()
 		began := time.Now()
@@ -115,14 +116,16 @@ func buildVMArtifacts(t *testing.T, ctx context.Context) vmArtifacts {
 		}
 		t.Logf("%-55s %6.1fs", what, time.Since(began).Seconds())
 	}
-	timed("build.Run cni, pause "+vmFromVersion+" and "+testVersion, func() error {
-		_, err := build.Run(ctx, build.Options{
-			KubernetesVersion: testVersion + "," + vmFromVersion, Selection: sel, Platforms: []catalog.Platform{p},
-			Output:      output.Target{Kind: output.DockerArchive, Dest: filepath.Join(dir, "images.tar")},
-			Compression: oci.Zstd, Debian: debian.Source{Mirror: mirror}, CacheDir: cache,
+	sel, _ := catalog.ParseSelection("cni")
+	for _, v := range []string{vmFromVersion, testVersion} {
+		timed("bundle cni "+v, func() error {
+			_, _, err := bundle.Make(ctx, build.Options{
+				KubernetesVersion: v, Selection: sel, Platforms: []catalog.Platform{p},
+				Compression: oci.Zstd, Debian: debian.Source{Mirror: mirror}, CacheDir: cache,
+			}, filepath.Join(dir, bundleName(v)))
+			return err
 		})
-		return err
-	})
+	}
 	g := &gobuild.Go{}
 	k8s, err := g.PrepareKubernetes(ctx, cache, catalog.Version(testVersion))
 	if err != nil {
@@ -153,15 +156,6 @@ func buildVMArtifacts(t *testing.T, ctx context.Context) vmArtifacts {
 		}
 		return err
 	})
-	timed("compile ckubelet", func() error {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "ckubelet"), "./cmd/ckubelet")
-		cmd.Dir = repoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%v\n%s", err, out)
-		}
-		return nil
-	})
 	disk := filepath.Join(t.TempDir(), "tools.raw")
 	timed("the test's disk", func() error { return mkfs(dir, disk, 0) })
 	return vmArtifacts{disk: disk, dir: dir}
@@ -191,30 +185,15 @@ func mkfs(dir, image string, extraMiB int64) error {
 	return nil
 }
 
-// vmEngine is how the test drives one engine in the VM.
-type vmEngine struct {
-	name string
-	// load loads the image archive into the engine's store; kubeletRef names the kubelet image
-	// there; kill kills the kubelet container.
-	load, kill string
-	kubeletRef func(version string) string
+// killKubelet is how the test kills the kubelet container of each engine.
+var killKubelet = map[string]string{
+	"containerd": "ctr -n k8s.io tasks kill -s SIGKILL kubelet",
+	"docker":     "docker kill kubelet",
+	"podman":     "podman kill kubelet",
 }
 
-func engineFor(t *testing.T, name string) vmEngine {
-	tag := func(v string) string { return "kubelet:" + v + "-cni-trixie" }
-	switch name {
-	case "containerd":
-		return vmEngine{name: name, load: "true", kill: "ctr -n k8s.io tasks kill -s SIGKILL kubelet",
-			kubeletRef: func(v string) string { return "docker.io/library/" + tag(v) }}
-	case "docker":
-		return vmEngine{name: name, load: "docker load -q -i " + vmTools + "/images.tar", kill: "docker kill kubelet", kubeletRef: tag}
-	case "podman":
-		return vmEngine{name: name, load: "podman load -q -i " + vmTools + "/images.tar", kill: "podman kill kubelet",
-			kubeletRef: func(v string) string { return "localhost/" + tag(v) }}
-	}
-	t.Fatalf("%s: unknown engine %q (want containerd, docker or podman)", enginesEnv, name)
-	return vmEngine{}
-}
+// bundleName is the file name of a version's node bundle on the test's disk.
+func bundleName(version string) string { return "node-" + version + ".tar.gz" }
 
 // vmCluster is the control plane in the VM as the test sees it.
 type vmCluster struct {
@@ -226,7 +205,10 @@ type vmCluster struct {
 
 // vmNodeRun is the whole life of one node with one engine.
 func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName string, first bool) {
-	eng := engineFor(t, engineName)
+	kill, ok := killKubelet[engineName]
+	if !ok {
+		t.Fatalf("%s: unknown engine %q (want containerd, docker or podman)", enginesEnv, engineName)
+	}
 	stateDisk := filepath.Join(t.TempDir(), "state.raw")
 	if err := mkfs("", stateDisk, 4096); err != nil {
 		t.Fatal(err)
@@ -240,13 +222,12 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 
 	cl := startVMCluster(t, vm)
 	tok := bootstrapCluster(t, cl.cp, &state{Version: testVersion, CgroupRoot: "/"})
-	vm.MustRun(t, "ctr -n k8s.io images import "+vmTools+"/images.tar >/dev/null && ctr -n k8s.io images import "+vmTools+"/workload.tar >/dev/null")
-	vm.MustRun(t, eng.load)
+	vm.MustRun(t, "ctr -n k8s.io images import "+vmTools+"/workload.tar >/dev/null")
 	writeNodeFiles(t, vm, cl, tok)
 
 	// ckubelet run, as a user of this OS would: the unit wraps the engine.
 	runStart := time.Now()
-	ckubeletRun(t, vm, eng, vmFromVersion)
+	ckubeletInstall(t, vm, engineName, vmFromVersion)
 	ready := waitVMNodeReady(t, cl, vmFromVersion, 10*time.Minute)
 	fmt.Printf("vm: %s node Ready after %.0fs (boot to Ready %.0fs)\n", engineName, ready.Sub(runStart).Seconds(), ready.Sub(bootStart).Seconds())
 
@@ -257,7 +238,7 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 
 	// The kubelet container dies: systemd starts it again; the pods are left alone.
 	started := unitStart(t, vm)
-	vm.MustRun(t, eng.kill)
+	vm.MustRun(t, kill)
 	cl.waitFor(t, "kubelet to be restarted by systemd", 3*time.Minute, func() error {
 		if unitStart(t, vm) == started {
 			return fmt.Errorf("kubelet.service not restarted yet")
@@ -281,7 +262,7 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 	containers, mounts = podState(t, cl, vm, pod)
 
 	// Upgrade to the next patch release with the pod running.
-	ckubeletRun(t, vm, eng, testVersion)
+	ckubeletInstall(t, vm, engineName, testVersion)
 	waitVMNodeReady(t, cl, testVersion, 5*time.Minute)
 	samePods(t, cl, vm, pod, containers, mounts, "after the upgrade")
 	fmt.Printf("vm: %s upgrade %s -> %s: pods kept\n", engineName, vmFromVersion, testVersion)
@@ -449,13 +430,15 @@ users:
 	}
 }
 
-// ckubeletRun runs `ckubelet run --runtime systemd --engine E` for a version's image.
-func ckubeletRun(t *testing.T, vm *vmtest.VM, eng vmEngine, version string) {
+// ckubeletInstall installs a version's node bundle as a user of this OS would: ckubelet out of
+// the bundle, then `ckubelet install --runtime systemd --engine E`, which checks the bundle,
+// loads its images and installs the unit.
+func ckubeletInstall(t *testing.T, vm *vmtest.VM, engine, version string) {
 	t.Helper()
-	engine := eng.name
-	out, err := vm.Run(fmt.Sprintf("%s/ckubelet run --runtime systemd --engine %s --image %s --mount %s --node-ip %s --force 2>&1",
-		vmTools, engine, eng.kubeletRef(version), vmHostPath, vmNodeIP))
-	t.Logf("vm: ckubelet run (%s, %s):\n%s", engine, version, out)
+	b := vmTools + "/" + bundleName(version)
+	out, err := vm.Run(fmt.Sprintf("mkdir -p %[1]s && tar -xzf %[2]s -C %[1]s ckubelet && %[1]s/ckubelet install --bundle %[2]s --runtime systemd --engine %[3]s --mount %[4]s --node-ip %[5]s --force 2>&1",
+		vmBin, b, engine, vmHostPath, vmNodeIP))
+	t.Logf("vm: ckubelet install (%s, %s):\n%s", engine, version, out)
 	if err != nil {
 		t.Fatal(err)
 	}
