@@ -3,7 +3,7 @@ GO ?= go
 CKUBELET_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: build test unit integration setup vet docs bench e2e conformance conformance-ci node-vm node-vm-ci
+.PHONY: build test unit integration platforms setup vet docs bench e2e conformance conformance-ci node-vm node-vm-ci
 
 build: setup
 	$(GO) run ./cmd/ckubelet build $(CKUBELET_FLAGS)
@@ -24,12 +24,18 @@ vet:
 	$(GO) vet -tags e2e ./test/e2e/
 	$(GO) vet -tags conformance ./test/e2e/
 	$(GO) vet -tags vm ./test/e2e/
+	$(GO) vet -tags integration,platforms ./internal/build/
 
 unit:
 	$(GO) test -count=1 ./...
 
 integration:
 	$(GO) test -count=1 -timeout 80m -tags integration -v ./...
+
+# The smoke test of the opt-in platforms, linux/ppc64le and linux/s390x: kubelet and iptables
+# under qemu-user. Not in make test: two more kubelets to compile.
+platforms: setup
+	$(GO) test -count=1 -timeout 60m -tags integration,platforms -run 'TestOptInPlatforms$$' -v ./internal/build/
 
 # Regenerates the README's size section and docs/sizes.svg from a real build of every image of
 # DOCS_VERSION (default: the original project's last release, to compare with its table).

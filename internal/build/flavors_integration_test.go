@@ -130,7 +130,7 @@ func TestAllFlavors(t *testing.T) {
 		{"kubelet:v1.37.2-cni-trixie", union(userland, []string{"/usr/bin/kubelet"}, allCNIBins), "/usr/bin/cni-install"},
 		{"kubelet:v1.37.2-kubeadm-trixie", union(userland, []string{"/usr/bin/kubelet"}, kubeadmBins), "/usr/bin/kubelet"},
 		{"kubelet:v1.37.2-kubeadm-cni-trixie", union(userland, []string{"/usr/bin/kubelet"}, kubeadmBins, allCNIBins), "/usr/bin/cni-install"},
-		{"kube-proxy:v1.37.2-trixie", []string{"/usr/bin/kmod", "/usr/local/bin/kube-proxy"}, "/usr/local/bin/kube-proxy"},
+		{"kube-proxy:v1.37.2-trixie", []string{"/usr/sbin/modprobe", "/usr/sbin/nft", "/usr/local/bin/kube-proxy"}, "/usr/local/bin/kube-proxy"},
 		{pauseRef, []string{"/pause"}, "/pause"},
 	} {
 		t.Run(tc.ref, func(t *testing.T) {

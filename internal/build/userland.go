@@ -125,6 +125,13 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) (*archPackag
 	return ap, nil
 }
 
+// programs are ckubelet's own C programs (internal/wrappers) by the image path userland specs
+// name them at.
+var programs = map[string]cbuild.Program{
+	rootfs.IptablesWrapper: wrappers.IptablesWrapper(),
+	rootfs.Modprobe:        wrappers.Modprobe(),
+}
+
 // debianUserlands cuts userlands out of the build's verified Debian packages.
 type debianUserlands struct{ *builder }
 
@@ -135,16 +142,24 @@ func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name 
 	if err != nil {
 		return nil, err
 	}
-	prog := wrappers.IptablesWrapper()
-	wrapper, err := step(b.builder, fmt.Sprintf("compile %s %s", prog.Name, p), func() (string, string, error) {
-		path, cached, err := cbuild.Build(ctx, b.opts.CacheDir, p, prog)
-		return path, cachedNote(cached), err
-	})
-	if err != nil {
-		return nil, err
+	spec.Extra = map[string]string{}
+	var progs []sbom.Program
+	for _, path := range spec.Programs {
+		prog, ok := programs[path]
+		if !ok {
+			return nil, fmt.Errorf("%s userland: no program of ckubelet's at %s", name, path)
+		}
+		bin, err := step(b.builder, fmt.Sprintf("compile %s %s", prog.Name, p), func() (string, string, error) {
+			path, cached, err := cbuild.Build(ctx, b.opts.CacheDir, p, prog)
+			return path, cachedNote(cached), err
+		})
+		if err != nil {
+			return nil, err
+		}
+		spec.Extra[path] = bin
+		progs = append(progs, sbom.Program{ImagePath: path, HostPath: bin, Name: prog.Name, Version: version.Version})
 	}
 	return step(b.builder, fmt.Sprintf("select %s userland %s", name, p), func() (*Userland, string, error) {
-		spec.Extra = map[string]string{rootfs.IptablesWrapper: wrapper}
 		spec.Needs = needs
 		dir, err := os.MkdirTemp(b.opts.CacheDir, ".rootfs-")
 		if err != nil {
@@ -172,7 +187,7 @@ func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name 
 			Layer:    oci.Layer{Layer: l, CreatedBy: userlandHistory(b.opts.Debian.Suite, p.DebianArch(), manifest)},
 			Packages: ap.resolved,
 			Manifest: manifest,
-			Programs: []sbom.Program{{ImagePath: rootfs.IptablesWrapper, HostPath: wrapper, Name: prog.Name, Version: version.Version}},
+			Programs: progs,
 		}, fmt.Sprintf("%d files from %d packages", len(manifest.Files), len(manifest.Packages)), nil
 	})
 }

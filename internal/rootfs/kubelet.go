@@ -2,10 +2,12 @@ package rootfs
 
 import "fmt"
 
-// IptablesWrapper is where KubeletUserland expects the iptables mode selector
-// (internal/wrappers/iptables-wrapper); the caller sets Spec.Extra[IptablesWrapper] to the binary built for the
-// image's platform.
-const IptablesWrapper = "/usr/sbin/iptables-wrapper"
+// ckubelet's own programs in the userlands (internal/wrappers), named in Spec.Programs; the
+// caller sets Spec.Extra to the binaries built for the image's platform.
+const (
+	IptablesWrapper = "/usr/sbin/iptables-wrapper" // the iptables mode selector
+	Modprobe        = "/usr/sbin/modprobe"         // loads kernel modules (kube-proxy's ipvs mode)
+)
 
 // kubeletCommands are what kubelet runs on a node (kubernetes/mount-utils, pkg/volume,
 // pkg/util/iptables), by the Debian trixie package that ships them.
@@ -56,7 +58,7 @@ var kubeletPackages = []string{
 }
 
 // KubeletUserland returns the spec of the kubelet image's userland for a Debian architecture
-// (amd64, arm64, armhf). The caller must add Extra[IptablesWrapper].
+// (amd64, arm64, armhf, …).
 //
 // Left out on purpose:
 //   - mount.nfs (nfs-common): it depends on rpcbind, libtirpc, Kerberos/GSSAPI, libevent,
@@ -78,6 +80,7 @@ func KubeletUserland(debArch string) Spec {
 		}, commonFiles(triplet)...),
 		Symlinks:       map[string]string{},
 		CACertificates: true,
+		Programs:       []string{IptablesWrapper},
 	}
 	for _, c := range kubeletCommands {
 		spec.Commands = append(spec.Commands, c.paths...)

@@ -19,17 +19,19 @@ var iptablesCommands = []string{
 //
 // Not included: the conntrack tool, since kube-proxy clears conntrack entries over netlink
 // (pkg/proxy/conntrack) from 1.29 on, and CA certificates, since kube-proxy trusts only the
-// cluster CA from its kubeconfig. The caller must add Extra[IptablesWrapper].
+// cluster CA from its kubeconfig. Not Debian's modprobe: kmod links libcrypto (6.5 MB) to print
+// module signatures; ckubelet's own Modprobe loads modules with what kube-proxy asks of it.
 func KubeProxyUserland(debArch string) Spec {
 	a, _ := archFor(debArch)
 	triplet := a.triplet
 	spec := Spec{
 		Arch: debArch,
 		// Libraries come from the resolver following Depends.
-		Packages: []string{"iptables", "nftables", "ipset", "kmod", "netbase", "base-files"},
-		Commands: append([]string{"/usr/sbin/nft", "/usr/sbin/ipset", "/usr/sbin/modprobe"}, iptablesCommands...),
+		Packages: []string{"iptables", "nftables", "ipset", "netbase", "base-files"},
+		Commands: append([]string{"/usr/sbin/nft", "/usr/sbin/ipset"}, iptablesCommands...),
 		Files:    commonFiles(triplet),
 		Symlinks: map[string]string{},
+		Programs: []string{IptablesWrapper, Modprobe},
 	}
 	wrapIptables(&spec)
 	return spec

@@ -36,6 +36,9 @@ type Spec struct {
 	// Symlinks are links Build writes as given (image path -> link text); each must resolve to
 	// something in the image.
 	Symlinks map[string]string
+	// Programs are the image paths of ckubelet's own programs the userland needs (IptablesWrapper,
+	// Modprobe); the caller builds them and passes them in Extra.
+	Programs []string
 	// Extra are files that come from the host rather than a package (image path -> host path),
 	// e.g. the iptables wrapper at IptablesWrapper. ELF files get their closure.
 	Extra map[string]string

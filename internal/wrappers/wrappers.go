@@ -17,11 +17,23 @@ const CNIInstallModule = "github.com/ckubelet/ckubelet/internal/wrappers/cni-ins
 //go:embed iptables-wrapper/iptables-wrapper.c
 var iptablesWrapperC []byte
 
+//go:embed modprobe/modprobe.c
+var modprobeC []byte
+
+// cflags are the C programs' compiler flags.
+var cflags = []string{"-Os", "-Wall", "-Wextra", "-Werror"}
+
 // IptablesWrapper is the iptables mode selector (see iptables-wrapper/iptables-wrapper.c), which
 // ships in every image: C linked against the image's libc, a few kilobytes where a Go program
 // needs its own runtime (1.2 MB).
 func IptablesWrapper() cbuild.Program {
-	return cbuild.Program{Name: "iptables-wrapper", Source: iptablesWrapperC, Flags: []string{"-Os", "-Wall", "-Wextra", "-Werror"}}
+	return cbuild.Program{Name: "iptables-wrapper", Source: iptablesWrapperC, Flags: cflags}
+}
+
+// Modprobe is kube-proxy's modprobe (see modprobe/modprobe.c): kernel modules with their
+// dependencies through finit_module(2), without Debian kmod's libcrypto.
+func Modprobe() cbuild.Program {
+	return cbuild.Program{Name: "modprobe", Source: modprobeC, Flags: cflags}
 }
 
 //go:embed cni-install/main.go cni-install/install.go

@@ -28,9 +28,8 @@ import (
 // their inputs, so sharing is safe, and a warm run compiles nothing.
 const cacheEnv = "CKUBELET_E2E_CACHE"
 
-// upxEnv=1 packs kubeadm, crictl and the CNI plugins as `ckubelet build` does when upx is
-// installed. Off by default: packing 20 binaries with --best costs minutes per cold run and the
-// integration tests already run packed binaries.
+// upxEnv replaces what the node's images pack with UPX (a --upx list); by default what `ckubelet
+// build` packs, so that the node joins with the packed kubeadm it ships.
 const upxEnv = "CKUBELET_E2E_UPX"
 
 // podImage is the test workload's image name.

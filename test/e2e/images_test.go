@@ -13,6 +13,7 @@ import (
 	"github.com/ckubelet/ckubelet/internal/debian"
 	"github.com/ckubelet/ckubelet/internal/oci"
 	"github.com/ckubelet/ckubelet/internal/output"
+	"github.com/ckubelet/ckubelet/internal/upx"
 )
 
 func cacheDir() string {
@@ -35,12 +36,20 @@ func buildImages(ctx context.Context, t *testing.T, s *state, cache string, p ca
 		return err
 	}
 	s.ImagesArchive = s.path("images.tar")
+	pack := upx.DefaultTools
+	if v, ok := os.LookupEnv(upxEnv); ok {
+		pack = v
+	}
+	packed, err := upx.ParseSelection(pack)
+	if err != nil {
+		return err
+	}
 	res, err := build.Run(ctx, build.Options{
 		KubernetesVersion: testVersion,
 		Selection:         sel,
 		Platforms:         []catalog.Platform{p},
 		Output:            output.Target{Kind: output.DockerArchive, Dest: s.ImagesArchive},
-		UPX:               os.Getenv(upxEnv) == "1",
+		UPX:               packed,
 		Compression:       oci.Zstd, // the default, and what containerd must pull and unpack
 		Debian:            debian.Source{Mirror: mirror},
 		CacheDir:          cache,

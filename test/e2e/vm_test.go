@@ -234,6 +234,9 @@ func vmNodeRun(t *testing.T, img *vmtest.Image, art vmArtifacts, engineName stri
 	pod := vmWorkload(t, cl)
 	checkThroughAPIServer(t, cl, pod)
 	checkCgroups(t, vm, pod)
+	if first {
+		checkModprobe(t, vm)
+	}
 	containers, mounts := podState(t, cl, vm, pod)
 
 	// The kubelet container dies: systemd starts it again; the pods are left alone.
@@ -588,6 +591,22 @@ func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
 	if t.Failed() == failedBefore {
 		t.Logf("vm: logs, exec and port-forward through the API server work")
 	}
+}
+
+// checkModprobe loads IPVS with the kube-proxy image's own modprobe, as kube-proxy does at every
+// start (modprobe -va ip_vs), from the host's compressed modules, which the kernel decompresses.
+func checkModprobe(t *testing.T, vm *vmtest.VM) {
+	t.Helper()
+	if out, _ := vm.Run("test -d /sys/module/ip_vs && echo loaded"); strings.TrimSpace(out) == "loaded" {
+		t.Fatal("ip_vs is loaded before the test loads it")
+	}
+	img := "docker.io/library/" + catalog.KubeProxyImage(vmFromVersion, "trixie").Ref() // from the installed bundle
+	out, err := vm.Run("ctr -n k8s.io run --rm --privileged --mount type=bind,src=/lib/modules,dst=/lib/modules,options=rbind:ro " +
+		img + " ckubelet-modprobe /usr/sbin/modprobe -va ip_vs 2>&1; test -d /sys/module/ip_vs")
+	if err != nil {
+		t.Fatalf("kube-proxy's modprobe -va ip_vs: %v\n%s", err, out)
+	}
+	t.Logf("vm: kube-proxy's modprobe loaded ip_vs:\n%s", strings.TrimSpace(out))
 }
 
 // checkCgroups checks kubelet's cgroup driver and that the pod's cgroup is under kubepods.slice.
