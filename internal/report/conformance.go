@@ -21,6 +21,9 @@ type ConformanceRun struct {
 	Failures                          []Spec
 	Skips                             []Spec
 	Wall                              time.Duration
+	// Focus and Skip are the run's ginkgo selection, Procs its parallel processes.
+	Focus, Skip []string
+	Procs       int
 }
 
 // Spec is one spec and the framework's message about it.
@@ -97,6 +100,10 @@ func ReadConformanceRun(dir, mode string) (ConformanceRun, error) {
 	var reports []struct {
 		RunTime     time.Duration
 		PreRunStats struct{ SpecsThatWillRun int }
+		SuiteConfig struct {
+			FocusStrings, SkipStrings []string
+			ParallelTotal             int
+		}
 		SpecReports []struct {
 			LeafNodeType            string
 			ContainerHierarchyTexts []string
@@ -109,6 +116,7 @@ func ReadConformanceRun(dir, mode string) (ConformanceRun, error) {
 		return run, fmt.Errorf("%s/report.json: %w", dir, err)
 	}
 	for _, r := range reports {
+		run.Focus, run.Skip, run.Procs = r.SuiteConfig.FocusStrings, r.SuiteConfig.SkipStrings, r.SuiteConfig.ParallelTotal
 		run.Wall += r.RunTime
 		run.Selected += r.PreRunStats.SpecsThatWillRun
 		for _, sp := range r.SpecReports {
@@ -134,6 +142,11 @@ func oneLine(s string) string {
 func ConformanceMarkdown(version string, runs []ConformanceRun) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Kubernetes %s, upstream's `e2e.test` of the same version.\n\n", version)
+	if len(runs) > 0 {
+		r := runs[0]
+		fmt.Fprintf(&b, "Selection: `--focus='%s'` `--skip='%s'`, %d parallel processes, at most two attempts per spec.\n\n",
+			strings.Join(r.Focus, "|"), strings.Join(r.Skip, "|"), r.Procs)
+	}
 	b.WriteString("| node started by | selected | passed | failed | skipped | flaked | wall time |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range runs {
 		fmt.Fprintf(&b, "| `%s` | %d | %d | %d | %d | %d | %s |\n", r.Mode, r.Selected, r.Passed, r.Failed, r.Skipped, len(r.Flaked), r.Wall.Round(time.Second))
