@@ -78,6 +78,9 @@ func TestBuild(t *testing.T) {
 		{amd64, elf.EM_X86_64, elf.ELFCLASS64},
 		{arm64, elf.EM_AARCH64, elf.ELFCLASS64},
 		{armv7, elf.EM_ARM, elf.ELFCLASS32},
+		{catalog.Platform{OS: "linux", Arch: "riscv64"}, elf.EM_RISCV, elf.ELFCLASS64},
+		{catalog.Platform{OS: "linux", Arch: "ppc64le"}, elf.EM_PPC64, elf.ELFCLASS64},
+		{catalog.Platform{OS: "linux", Arch: "s390x"}, elf.EM_S390, elf.ELFCLASS64},
 	} {
 		for _, static := range []bool{true, false} {
 			name := strings.ReplaceAll(tc.p.String(), "/", "-") + map[bool]string{true: "-static", false: "-dynamic"}[static]
