@@ -6,32 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
 // TestOptInPlatforms is the smoke test of the platforms built only on request, linux/ppc64le and
 // linux/s390x (make platforms; not in CI, where compiling two more kubelets does not fit): the
 // kubelet image builds, and its kubelet and iptables run under qemu-user.
 func TestOptInPlatforms(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "oci")
-	buildTo(t, "oci:"+dir, "linux/ppc64le,linux/s390x")
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubelet, err := idx.ImageIndex(im.Manifests[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := buildTo(t, "oci:"+filepath.Join(t.TempDir(), "oci"), "linux/ppc64le,linux/s390x")
+	kubelet := res.Images[0].Index
 	km, err := kubelet.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
