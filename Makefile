@@ -42,7 +42,7 @@ platforms: setup
 DOCS_VERSION ?= v1.26.0
 docs: setup
 	$(GO) run ./cmd/ckubelet build --kubernetes-version $(DOCS_VERSION) --flavor all --output oci:out/docs $(CKUBELET_FLAGS)
-	$(GO) run ./cmd/ckubelet sizes --output oci:out/docs --update-readme README.md --chart docs/sizes.svg
+	$(GO) run ./cmd/ckubelet sizes --layers --output oci:out/docs --update-readme README.md --chart docs/sizes.svg
 
 # Full matrix for v1.26.0 and the newest release, cold and warm, and a patch upgrade; writes
 # docs/benchmarks.md. Took 46 min on 2 cores (2026-11-28). BENCH_FLAGS=-versions= measures only the upgrade again.

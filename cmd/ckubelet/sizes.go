@@ -14,6 +14,7 @@ import (
 
 func newSizesCommand() *cobra.Command {
 	var out, chart, readme string
+	var layers bool
 	cmd := &cobra.Command{
 		Use:   "sizes",
 		Short: "Print the size table (compressed / extracted MiB per image and platform) of a built OCI layout",
@@ -41,6 +42,12 @@ func newSizesCommand() *cobra.Command {
 					return err
 				}
 			}
+			if layers {
+				table.WriteString("\n")
+				if err := report.LayersMarkdown(&table, rows); err != nil {
+					return err
+				}
+			}
 			if chart != "" {
 				if err := output.ReplaceFile(chart, func(f *os.File) error { return report.SVG(f, rows) }); err != nil {
 					return fmt.Errorf("writing %s: %w", chart, err)
@@ -56,6 +63,7 @@ func newSizesCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&out, "output", output.DefaultTarget, "the OCI layout a build wrote (oci:DIR)")
 	f.StringVar(&chart, "chart", "", "also draw the compressed sizes as a grouped bar chart into this SVG file")
+	f.BoolVar(&layers, "layers", false, "also print where the bytes go: every layer's size, and kubelet's and kube-proxy's image over their binary's layer")
 	f.StringVar(&readme, "update-readme", "", "write the table into this Markdown file's sizes section instead of printing it")
 	return cmd
 }

@@ -15,6 +15,15 @@ type Size struct {
 	Digest     v1.Hash
 	Compressed int64 // manifest + config + compressed layers: the bytes a pull transfers
 	Extracted  int64 // uncompressed layers: the bytes a node unpacks
+	Layers     []LayerSize
+}
+
+// LayerSize is one layer of a measured image.
+type LayerSize struct {
+	Digest     v1.Hash
+	CreatedBy  string // the image history's entry for the layer
+	Compressed int64
+	Extracted  int64
 }
 
 // MiB formats bytes in MiB with two decimals, the unit of the original project's tables.
@@ -69,19 +78,41 @@ func imageSize(img v1.Image, extracted map[v1.Hash]int64) (Size, error) {
 	if err != nil {
 		return s, err
 	}
-	for _, l := range layers {
-		size, err := l.Size()
-		if err != nil {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return s, err
+	}
+	history := layerHistory(cf.History)
+	for i, l := range layers {
+		ls := LayerSize{}
+		if ls.Digest, err = l.Digest(); err != nil {
 			return s, err
 		}
-		s.Compressed += size
-		n, err := layerExtracted(l, extracted)
-		if err != nil {
+		if ls.Compressed, err = l.Size(); err != nil {
 			return s, err
 		}
-		s.Extracted += n
+		if ls.Extracted, err = layerExtracted(l, extracted); err != nil {
+			return s, err
+		}
+		if i < len(history) {
+			ls.CreatedBy = history[i]
+		}
+		s.Compressed += ls.Compressed
+		s.Extracted += ls.Extracted
+		s.Layers = append(s.Layers, ls)
 	}
 	return s, nil
+}
+
+// layerHistory lists the created-by of the history entries that made a layer, in layer order.
+func layerHistory(h []v1.History) []string {
+	var out []string
+	for _, e := range h {
+		if !e.EmptyLayer {
+			out = append(out, e.CreatedBy)
+		}
+	}
+	return out
 }
 
 // layerExtracted counts a layer's uncompressed bytes, from the cache when it has them.
