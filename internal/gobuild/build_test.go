@@ -212,7 +212,7 @@ func TestCacheKeyCoversGoSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GOENV", filepath.Join(t.TempDir(), "go.env"))
-	for _, v := range []string{"GOAMD64", "GOEXPERIMENT", "GOARM64", "CGO_CFLAGS"} {
+	for _, v := range []string{"GOAMD64", "GOEXPERIMENT", "GOARM64", "CGO_CFLAGS", "GOFLAGS"} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)
 	}
@@ -237,6 +237,7 @@ func TestCacheKeyCoversGoSettings(t *testing.T) {
 		{"GOEXPERIMENT from the environment", "GOEXPERIMENT", "jsonv2"},
 		{"GOAMD64 from go env -w", "GOAMD64", "v2"},
 		{"CGO_CFLAGS from go env -w", "CGO_CFLAGS", "-O1"},
+		{"GOARM64 from the environment", "GOARM64", "v9.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.HasSuffix(tc.name, "go env -w") {
@@ -254,6 +255,13 @@ func TestCacheKeyCoversGoSettings(t *testing.T) {
 			seen[k] = tc.name
 		})
 	}
+	// The build sets GOFLAGS itself, so the caller's cannot change the binary, nor the key.
+	t.Run("GOFLAGS from the environment is replaced", func(t *testing.T) {
+		t.Setenv("GOFLAGS", "-tags=netgo")
+		if k := key(); k != base {
+			t.Errorf("GOFLAGS=-tags=netgo changed the key; the build's own GOFLAGS should replace it")
+		}
+	})
 }
 
 // fakeProxy serves example.com/app, which needs example.com/dep, from a file:// module proxy, with

@@ -2,9 +2,10 @@ package gobuild
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 func TestCheckVerification(t *testing.T) {
@@ -52,9 +53,7 @@ func TestCheckVerification(t *testing.T) {
 // TestCheckVerificationReadsTheGoCommand checks that settings reach the check through the go
 // command, as `go env -w` ones would.
 func TestCheckVerificationReadsTheGoCommand(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
-	}
+	testenv.LookPath(t, "go")
 	t.Setenv("GOSUMDB", "off")
 	err := (&Go{}).CheckVerification(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "GOSUMDB=off") {

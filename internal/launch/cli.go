@@ -26,9 +26,10 @@ const KubeadmArgsPlaceholder = "$KUBELET_KUBEADM_ARGS"
 // flags and differ only in their global flags and the daemon they need.
 type cliEngine struct {
 	name   string
-	global []string // flags before the subcommand (nerdctl's --namespace)
-	daemon string   // systemd unit of the daemon the CLI talks to; podman has none
-	store  string   // where it keeps images (nerdctl: containerd's namespace)
+	global []string     // flags before the subcommand (nerdctl's --namespace)
+	daemon string       // systemd unit of the daemon the CLI talks to; podman has none
+	store  string       // where it keeps images (nerdctl: containerd's namespace)
+	zstd   *zstdSupport // nil: no check of its own (nerdctl pulls through containerd)
 }
 
 func (e *cliEngine) String() string  { return e.name }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // testExecutor runs nothing and talks to no containerd.
@@ -37,9 +39,7 @@ func recordingEngines(t *testing.T) (dir, log string) {
 // it executes exactly the argv the executed plan runs, for every CLI runtime and for the systemd
 // unit's commands.
 func TestPrintedCommandsAreExecuted(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
+	testenv.LookPath(t, "sh")
 	dir, log := recordingEngines(t)
 	for _, runtime := range []string{"docker", "podman", "nerdctl", "systemd"} {
 		t.Run(runtime, func(t *testing.T) {
@@ -202,9 +202,7 @@ func TestPrint(t *testing.T) {
 // TestScriptRuns runs a printed plan's file steps with sh and compares the files with the ones
 // the executed plan writes.
 func TestScriptWritesWhatRunWrites(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
+	testenv.LookPath(t, "sh")
 	content := "apiVersion: x\nEOF\nkind: y $HOME `id` \\n\n"
 	ran, printed := filepath.Join(t.TempDir(), "a", "f.yaml"), filepath.Join(t.TempDir(), "b", "f.yaml")
 	if err := (writeFile{path: ran, content: fileContent([]byte(content))}).Do(context.Background(), testExecutor()); err != nil {
@@ -258,6 +256,27 @@ func TestLoadSteps(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s %s with %s: %q, want %q", tc.runtime, tc.engine, tc.cri, got, tc.want)
+		}
+	}
+}
+
+// TestExecuteWarns checks that run, not only --print, tells the user about a mount whose
+// source and destination differ.
+func TestExecuteWarns(t *testing.T) {
+	for _, tc := range []struct {
+		mount Mount
+		want  string
+	}{
+		{Mount{Source: "/data", Destination: "/elsewhere"}, "ckubelet: warning: --mount /data:/elsewhere: source and destination differ"},
+		{Mount{Source: "/data", Destination: "/data"}, ""},
+	} {
+		o := Options{Mounts: []Mount{tc.mount}}
+		var stderr bytes.Buffer
+		if err := (&Plan{Warnings: o.warnings()}).Execute(context.Background(), &executor{stdout: io.Discard, stderr: &stderr}); err != nil {
+			t.Fatal(err)
+		}
+		if got := stderr.String(); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("--mount %s:%s: stderr %q, want %q", tc.mount.Source, tc.mount.Destination, got, tc.want)
 		}
 	}
 }

@@ -44,9 +44,9 @@ func newRuntime(o *Options) (Runtime, error) {
 	engine := func(name Engine) (unitEngine, error) {
 		switch name {
 		case Docker:
-			return &cliEngine{name: "docker", daemon: "docker.service", store: "docker"}, nil
+			return &cliEngine{name: "docker", daemon: "docker.service", store: "docker", zstd: dockerZstd}, nil
 		case Podman:
-			return &cliEngine{name: "podman", store: podmanStore}, nil
+			return &cliEngine{name: "podman", store: podmanStore, zstd: podmanZstd}, nil
 		case Nerdctl:
 			return &cliEngine{name: "nerdctl", global: []string{"--namespace", o.Containerd.Namespace}, daemon: "containerd.service",
 				store: containerdStore(DefaultContainerdAddress, o.Containerd.Namespace)}, nil
@@ -81,7 +81,7 @@ func knownRuntime(name string) bool {
 // brings for pods (pause, kube-proxy) must be there, whatever runs kubelet itself.
 func criImages(o *Options) Runtime {
 	if o.CRI.Name == "crio" {
-		return &cliEngine{name: "podman", store: podmanStore} // CRI-O and podman share containers-storage
+		return &cliEngine{name: "podman", store: podmanStore, zstd: podmanZstd} // CRI-O and podman share containers-storage
 	}
 	opts := o.Containerd
 	opts.Namespace = DefaultNamespace // the CRI plugin's

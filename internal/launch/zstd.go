@@ -8,11 +8,24 @@ import (
 	"strings"
 )
 
-// ckubelet's images have zstd layers by default. Engines read them from these releases on
-// (docker 23, through containerd's image store or its own; podman 3, through containers/image;
-// containerd 1.5); an older engine can run such an image only if it already has it, loaded from
-// an archive built with --compression gzip.
-var zstdSince = map[string][2]int{"docker": {23, 0}, "podman": {3, 0}, "containerd": {1, 5}}
+// ckubelet's images have zstd layers by default. Engines read them from these releases on;
+// an older engine can run such an image only if it already has it, loaded from an archive built
+// with --compression gzip.
+var (
+	// docker 23, through containerd's image store or its own; the daemon pulls, so the
+	// server's version counts.
+	dockerZstd = &zstdSupport{since: [2]int{23, 0}, versionFormat: "{{.Server.Version}}"}
+	// podman 3, through containers/image, in the CLI's own process.
+	podmanZstd = &zstdSupport{since: [2]int{3, 0}, versionFormat: "{{.Client.Version}}"}
+	// containerd 1.5 (nerdctl pulls through it).
+	containerdZstdSince = [2]int{1, 5}
+)
+
+// zstdSupport is when a CLI engine began to read zstd layers, and how to ask its version.
+type zstdSupport struct {
+	since         [2]int
+	versionFormat string // the --format of `ENGINE version` that prints the version that pulls
+}
 
 // olderThan reports whether version ("20.10.24", "v1.7.24~ds1") is older than min; an
 // unparsable version is not, so that a check never refuses an engine it cannot read.
@@ -44,17 +57,14 @@ type cliPullCheck struct {
 }
 
 func (c cliPullCheck) versionCommand() []string {
-	if c.e.name == "docker" {
-		return c.e.cmd("version", "--format", "{{.Server.Version}}")
-	}
-	return c.e.cmd("version", "--format", "{{.Client.Version}}")
+	return c.e.cmd("version", "--format", c.e.zstd.versionFormat)
 }
 
 func (c cliPullCheck) Do(ctx context.Context, x *executor) error {
-	min, ok := zstdSince[c.e.name]
-	if !ok {
+	if c.e.zstd == nil {
 		return nil
 	}
+	min := c.e.zstd.since
 	if x.run(ctx, c.e.cmd("image", "inspect", c.image), io.Discard, io.Discard) == nil {
 		return nil
 	}
@@ -69,10 +79,10 @@ func (c cliPullCheck) Do(ctx context.Context, x *executor) error {
 }
 
 func (c cliPullCheck) Script(context.Context, *executor) (string, error) {
-	min, ok := zstdSince[c.e.name]
-	if !ok {
+	if c.e.zstd == nil {
 		return "", nil
 	}
+	min := c.e.zstd.since
 	return fmt.Sprintf(`# ckubelet's images have zstd layers, which %[1]s pulls from %[2]d.%[3]d on.
 if ! %[4]s >/dev/null 2>&1; then
     v=$(%[5]s)
@@ -97,7 +107,7 @@ func (c containerdPullCheck) Do(ctx context.Context, x *executor) error {
 	if err != nil {
 		return nil
 	}
-	if min := zstdSince["containerd"]; olderThan(v.Version, min) {
+	if min := containerdZstdSince; olderThan(v.Version, min) {
 		return zstdError("containerd", v.Version, c.image, min)
 	}
 	return nil

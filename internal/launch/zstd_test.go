@@ -36,7 +36,7 @@ func TestPullCheck(t *testing.T) {
 		present bool
 		refuse  bool
 	}{{"20.10.24", false, true}, {"20.10.24", true, false}, {"26.1.5", false, false}} {
-		c := cliPullCheck{e: &cliEngine{name: "docker"}, image: "kubelet:v1.37.2-trixie"}
+		c := cliPullCheck{e: &cliEngine{name: "docker", zstd: dockerZstd}, image: "kubelet:v1.37.2-trixie"}
 		x := &executor{stdout: io.Discard, stderr: io.Discard, run: func(_ context.Context, argv []string, stdout, _ io.Writer) error {
 			switch argv[1] {
 			case "image":
