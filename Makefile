@@ -38,8 +38,9 @@ platforms: setup
 	$(GO) test -count=1 -timeout 60m -tags integration,platforms -run 'TestOptInPlatforms$$' -v ./internal/build/
 
 # Regenerates the README's size section and docs/sizes.svg from a real build of every image of
-# DOCS_VERSION (default: the original project's last release, to compare with its table).
-DOCS_VERSION ?= v1.26.0
+# DOCS_VERSION (default: the original project's last release, to compare with its table, and
+# the release the size targets are set on).
+DOCS_VERSION ?= v1.26.0,v1.37.2
 docs: setup
 	$(GO) run ./cmd/ckubelet build --kubernetes-version $(DOCS_VERSION) --flavor all --output oci:out/docs $(CKUBELET_FLAGS)
 	$(GO) run ./cmd/ckubelet sizes --layers --output oci:out/docs --update-readme README.md --chart docs/sizes.svg

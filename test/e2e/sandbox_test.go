@@ -432,9 +432,11 @@ func mountsUnder(dirs ...string) []string {
 	return out
 }
 
-// unmountUnder lazily unmounts every mount at or below dir, deepest first.
+// unmountUnder lazily unmounts every mount below dir, deepest first. A mount at dir itself
+// stays: in the sandbox it is the bind mount that keeps the node's files off the host's
+// directory (unmounting it once sent the second launch mode's kubelet state to the host).
 func unmountUnder(dir string) []string {
-	points := mountsUnder(dir)
+	points := slices.DeleteFunc(mountsUnder(dir), func(mp string) bool { return mp == dir })
 	sort.Sort(sort.Reverse(sort.StringSlice(points)))
 	var failed []string
 	for _, mp := range points {
