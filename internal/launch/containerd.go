@@ -535,20 +535,45 @@ func (r *containerdRuntime) ctr(sub ...string) []string {
 	return append(cmd, sub...)
 }
 
-// entrypoint returns s with the image's entrypoint spelled out: ctr replaces the image's whole
-// command when given arguments (without any, it runs the image's, as the Go client does).
+// entrypoint returns s for ctr: the image under the name containerd stores it by, since ctr
+// takes names literally (an imported docker-archive's "kubelet:v1" is stored as
+// "docker.io/library/kubelet:v1"), and the image's entrypoint spelled out, since ctr replaces
+// the image's whole command when given arguments (without any, it runs the image's, as the Go
+// client does). Without containerd (a unit rendered offline, a --print before the image is
+// there), the name is the normalized one every pull and docker-archive import stores.
 func (r *containerdRuntime) entrypoint(ctx context.Context, x *executor, s Spec) (Spec, error) {
-	if s.Entrypoint != nil || len(s.Args) == 0 {
-		return s, nil
-	}
+	needEntrypoint := s.Entrypoint == nil && len(s.Args) > 0
 	c, err := x.client(ctx)
 	if err != nil {
-		return s, fmt.Errorf("ctr needs the entrypoint of %s from containerd: %w", s.Image, err)
+		if needEntrypoint {
+			return s, fmt.Errorf("ctr needs the entrypoint of %s from containerd: %w", s.Image, err)
+		}
+		s.Image = normalizedRef(s.Image)
+		return s, nil
 	}
-	if s.Entrypoint, err = c.ImageEntrypoint(ctx, s.Image); err != nil {
-		return s, err
+	img, err := c.image(namespaces.WithNamespace(ctx, c.opts.Namespace), s.Image)
+	if err != nil {
+		if needEntrypoint {
+			return s, err
+		}
+		s.Image = normalizedRef(s.Image)
+		return s, nil
+	}
+	s.Image = img.Name()
+	if needEntrypoint {
+		if s.Entrypoint, err = c.ImageEntrypoint(ctx, s.Image); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
+}
+
+// normalizedRef is ref as containerd stores pulled and docker-archive-imported images.
+func normalizedRef(ref string) string {
+	if named, err := docker.ParseDockerRef(ref); err == nil {
+		return named.String()
+	}
+	return ref
 }
 
 // ctrRun is `ctr run` for s: detached with the log file, or in the foreground with --rm.

@@ -171,7 +171,7 @@ ExecStart=/bin/ctr --namespace k8s.io run \
     --mount type=bind,src=/dev,dst=/dev,options=rbind:rw:rslave \
     --mount type=bind,src=/etc/cni/net.d,dst=/etc/cni/net.d,options=rbind:rw \
     --mount type=bind,src=/opt/cni/bin,dst=/host/opt/cni/bin,options=rbind:rw \
-    kubelet:v1 kubelet /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml $KUBELET_KUBEADM_ARGS
+    docker.io/library/kubelet:v1 kubelet /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml $KUBELET_KUBEADM_ARGS
 Restart=always
 RestartSec=10
 
