@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 )
 
@@ -88,11 +89,15 @@ func LayersMarkdown(w io.Writer, rows []Row) error {
 // LayerLabel shortens a layer's created-by to what it holds: "ckubelet: kubelet v1.37.2 from
 // k8s.io/kubernetes@v1.37.2 h1:…" is "kubelet v1.37.2", "ckubelet: userland from Debian
 // trixie/amd64: …" is "userland", "ckubelet: CNI plugins v1.10.0 [bridge …] and their installer"
-// is "CNI plugins v1.10.0".
+// is "CNI plugins v1.10.0"; a binary's path is its name ("/usr/bin/kubelet v1.37.2" is "kubelet
+// v1.37.2").
 func LayerLabel(createdBy string) string {
 	s := strings.TrimPrefix(createdBy, "ckubelet: ")
 	for _, sep := range []string{" from ", " [", " (", ":"} {
 		s, _, _ = strings.Cut(s, sep)
+	}
+	if first, rest, ok := strings.Cut(s, " "); ok && strings.HasPrefix(first, "/") {
+		s = path.Base(first) + " " + rest
 	}
 	return s
 }

@@ -15,6 +15,7 @@ func TestLayerLabel(t *testing.T) {
 		{"ckubelet: CNI plugins v1.10.0 [bridge loopback] and their installer", "CNI plugins v1.10.0"},
 		{"ckubelet: pause 3.10.2 from Kubernetes' build/pause/linux/pause.c", "pause 3.10.2"},
 		{"crictl v1.37.0", "crictl v1.37.0"},
+		{"ckubelet: /usr/bin/kubelet v1.37.2 from k8s.io/kubernetes@v1.37.2 h1:abc", "kubelet v1.37.2"},
 	} {
 		if got := LayerLabel(tc.createdBy); got != tc.want {
 			t.Errorf("LayerLabel(%q) = %q, want %q", tc.createdBy, got, tc.want)

@@ -20,6 +20,7 @@ const (
 	versionLabel  = "dev.ckubelet.kubernetes.version"
 	flavorLabel   = "dev.ckubelet.flavor"
 	titleLabel    = "org.opencontainers.image.title"
+	ociVersion    = "org.opencontainers.image.version"
 	refNameAnnot  = "org.opencontainers.image.ref.name"
 	unknownOSName = "unknown" // platform of buildkit-style attestation manifests
 )
@@ -60,10 +61,11 @@ func Measure(layoutDir string) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout %s: %w", layoutDir, err)
 	}
-	m := measurer{rows: map[rowKey]*Row{}, from: map[platformKey]string{}, extracted: map[v1.Hash]int64{}}
+	m := measurer{rows: map[rowKey]*Row{}, shared: map[rowKey]*Row{}, from: map[platformKey]string{}, extracted: map[v1.Hash]int64{}}
 	if err := m.index(root, ""); err != nil {
 		return nil, fmt.Errorf("measuring %s: %w", layoutDir, err)
 	}
+	m.addShared()
 	rows := make([]Row, 0, len(m.rows))
 	for _, r := range m.rows {
 		rows = append(rows, *r)
@@ -79,7 +81,10 @@ type platformKey struct {
 }
 
 type measurer struct {
-	rows      map[rowKey]*Row
+	rows map[rowKey]*Row
+	// shared are images of no one Kubernetes version (pause, labelled with its own version
+	// only), by their own version; every version's table lists them.
+	shared    map[rowKey]*Row
 	from      map[platformKey]string // the ref that supplied each size, for conflict messages
 	extracted map[v1.Hash]int64      // shared-layer cache, see imageSize
 }
@@ -153,6 +158,10 @@ func (m *measurer) image(img v1.Image, platform *v1.Platform, ref string) error 
 	}
 	labels := cf.Config.Labels
 	k := platformKey{rowKey: rowKey{version: labels[versionLabel], image: cmp.Or(labels[flavorLabel], labels[titleLabel])}, platform: platform.String()}
+	rows := m.rows
+	if k.version == "" && labels[titleLabel] != "" && labels[ociVersion] != "" {
+		k.version, rows = labels[ociVersion], m.shared
+	}
 	if k.version == "" || k.image == "" {
 		return fmt.Errorf("not a ckubelet image: no %s and %s or %s labels", versionLabel, flavorLabel, titleLabel)
 	}
@@ -161,10 +170,10 @@ func (m *measurer) image(img v1.Image, platform *v1.Platform, ref string) error 
 		return err
 	}
 	s.Platform = k.platform
-	r := m.rows[k.rowKey]
+	r := rows[k.rowKey]
 	if r == nil {
 		r = &Row{Version: k.version, Image: k.image, Sizes: map[string]Size{}}
-		m.rows[k.rowKey] = r
+		rows[k.rowKey] = r
 	}
 	if prev, ok := r.Sizes[k.platform]; ok {
 		if prev.Digest == s.Digest {
@@ -177,6 +186,26 @@ func (m *measurer) image(img v1.Image, platform *v1.Platform, ref string) error 
 	r.Sizes[k.platform] = s
 	m.from[k] = ref
 	return nil
+}
+
+// addShared lists each shared image under every Kubernetes version measured, or under its own
+// version when the layout holds nothing else.
+func (m *measurer) addShared() {
+	var versions []string
+	for k := range m.rows {
+		if !slices.Contains(versions, k.version) {
+			versions = append(versions, k.version)
+		}
+	}
+	for k, r := range m.shared {
+		if len(versions) == 0 {
+			m.rows[k] = r
+			continue
+		}
+		for _, v := range versions {
+			m.rows[rowKey{version: v, image: k.image}] = &Row{Version: v, Image: r.Image, Sizes: r.Sizes}
+		}
+	}
 }
 
 func describe(ref string, d v1.Descriptor) string {

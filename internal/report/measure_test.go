@@ -301,3 +301,36 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureSharedPause checks that pause, labelled with its own version only (one image for
+// every Kubernetes release with the same pause), is listed under every version measured, or
+// under its own when the layout holds nothing else.
+func TestMeasureSharedPause(t *testing.T) {
+	pause := entry{ref: "pause:3.10.2", images: []platformImage{{platform: "linux/amd64",
+		labels: map[string]string{titleLabel: "pause", ociVersion: "3.10.2"}, layers: []string{"pause"}}}}
+	kubelet := func(v string) entry {
+		return entry{ref: "kubelet:" + v, images: []platformImage{{platform: "linux/amd64", labels: kubeletLabels(v, "kubelet"), layers: []string{"userland", "kubelet " + v}}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []entry
+		want    []string // version/image of every row
+	}{
+		{"with two versions", []entry{kubelet("v1.36.1"), pause, kubelet("v1.37.2")}, []string{"v1.36.1/kubelet", "v1.36.1/pause", "v1.37.2/kubelet", "v1.37.2/pause"}},
+		{"alone", []entry{pause}, []string{"3.10.2/pause"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := Measure(writeLayout(t, tc.entries))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, r.Version+"/"+r.Image)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rows %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
