@@ -541,9 +541,16 @@ func checkThroughAPIServer(t *testing.T, cl *vmCluster, pod *corev1.Pod) {
 	t.Helper()
 	failedBefore := t.Failed()
 	ctx := context.Background()
-	logs, err := cl.cp.client.CoreV1().Pods(workloadNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-	if err != nil || !strings.Contains(string(logs), "8080") {
-		t.Errorf("kubectl logs: %q, %v", logs, err)
+	// Running is not yet logging: under TCG the server's first line can come seconds later.
+	err := poll(time.Minute, func() error {
+		logs, err := cl.cp.client.CoreV1().Pods(workloadNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err == nil && !strings.Contains(string(logs), "8080") {
+			err = fmt.Errorf("no line about port 8080 in %q", logs)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("kubectl logs: %v", err)
 	}
 	req := cl.cp.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(workloadNS).Name(pod.Name).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Container: "netexec", Command: []string{"cat", "/etc/secret/key", "/etc/config/color", "/etc/color", "/mnt/host/hello.txt"},
