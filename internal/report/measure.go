@@ -189,7 +189,9 @@ func (m *measurer) image(img v1.Image, platform *v1.Platform, ref string) error 
 }
 
 // addShared lists each shared image under every Kubernetes version measured, or under its own
-// version when the layout holds nothing else.
+// version when the layout holds nothing else. Nothing in a shared image says which Kubernetes
+// versions use it, so when a layout holds several of one title (pause 3.9 and 3.10.2), each is
+// listed with its own version in its name.
 func (m *measurer) addShared() {
 	var versions []string
 	for k := range m.rows {
@@ -197,13 +199,21 @@ func (m *measurer) addShared() {
 			versions = append(versions, k.version)
 		}
 	}
+	titles := map[string]int{}
+	for k := range m.shared {
+		titles[k.image]++
+	}
 	for k, r := range m.shared {
 		if len(versions) == 0 {
 			m.rows[k] = r
 			continue
 		}
+		image := r.Image
+		if titles[k.image] > 1 {
+			image += ":" + k.version
+		}
 		for _, v := range versions {
-			m.rows[rowKey{version: v, image: k.image}] = &Row{Version: v, Image: r.Image, Sizes: r.Sizes}
+			m.rows[rowKey{version: v, image: image}] = &Row{Version: v, Image: image, Sizes: r.Sizes}
 		}
 	}
 }

@@ -308,6 +308,8 @@ func TestCompareVersions(t *testing.T) {
 func TestMeasureSharedPause(t *testing.T) {
 	pause := entry{ref: "pause:3.10.2", images: []platformImage{{platform: "linux/amd64",
 		labels: map[string]string{titleLabel: "pause", ociVersion: "3.10.2"}, layers: []string{"pause"}}}}
+	pause39 := entry{ref: "pause:3.9", images: []platformImage{{platform: "linux/amd64",
+		labels: map[string]string{titleLabel: "pause", ociVersion: "3.9"}, layers: []string{"pause 3.9"}}}}
 	kubelet := func(v string) entry {
 		return entry{ref: "kubelet:" + v, images: []platformImage{{platform: "linux/amd64", labels: kubeletLabels(v, "kubelet"), layers: []string{"userland", "kubelet " + v}}}}
 	}
@@ -318,6 +320,7 @@ func TestMeasureSharedPause(t *testing.T) {
 	}{
 		{"with two versions", []entry{kubelet("v1.36.1"), pause, kubelet("v1.37.2")}, []string{"v1.36.1/kubelet", "v1.36.1/pause", "v1.37.2/kubelet", "v1.37.2/pause"}},
 		{"alone", []entry{pause}, []string{"3.10.2/pause"}},
+		{"two pause versions", []entry{kubelet("v1.26.0"), pause, pause39}, []string{"v1.26.0/kubelet", "v1.26.0/pause:3.10.2", "v1.26.0/pause:3.9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := Measure(writeLayout(t, tc.entries))
