@@ -31,7 +31,9 @@ func wrapperBinary(t *testing.T) string {
 		t.Skip(err)
 	}
 	prog := IptablesWrapper()
-	prog.Flags = append(prog.Flags, "-DSAVE_TIMEOUT_MS=300")
+	// Short enough for the hang cases, long enough for a fake save on a loaded machine (300 ms
+	// failed under load).
+	prog.Flags = append(prog.Flags, "-DSAVE_TIMEOUT_MS=2000")
 	bin, _, err := cbuild.Build(context.Background(), t.TempDir(), p, prog)
 	if err != nil {
 		if strings.Contains(err.Error(), "run hack/setup.sh") {
