@@ -48,11 +48,7 @@ func LayersMarkdown(w io.Writer, rows []Row) error {
 			}
 		}
 		fmt.Fprintf(bw, "### Where the bytes go: Kubernetes %s\n\nMiB compressed / extracted per layer, under the first image that carries it:\n\n", version)
-		bw.WriteString("| image | layer |")
-		for _, p := range cols {
-			bw.WriteString(" " + shortPlatform(p) + " |")
-		}
-		bw.WriteString("\n|---|---" + strings.Repeat("|---", len(cols)) + "|\n")
+		writeHeaderAfter(bw, []string{"image", "layer"}, cols)
 		for _, lr := range table {
 			cells := make([]string, len(cols))
 			for j, p := range cols {

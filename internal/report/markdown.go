@@ -179,13 +179,16 @@ func shortPlatform(p string) string {
 	return p
 }
 
-func writeHeader(w *bufio.Writer, cols []string) {
+func writeHeader(w *bufio.Writer, cols []string) { writeHeaderAfter(w, []string{"image"}, cols) }
+
+// writeHeaderAfter writes a table header of the lead columns, then one per platform.
+func writeHeaderAfter(w *bufio.Writer, lead, cols []string) {
 	titles := make([]string, len(cols))
 	for i, p := range cols {
 		titles[i] = shortPlatform(p)
 	}
-	writeRow(w, "image", titles)
-	w.WriteString("|---" + strings.Repeat("|---", len(cols)) + "|\n")
+	writeRow(w, strings.Join(lead, " | "), titles)
+	w.WriteString(strings.Repeat("|---", len(lead)+len(cols)) + "|\n")
 }
 
 func writeRow(w *bufio.Writer, first string, cells []string) {
