@@ -180,6 +180,8 @@ func Unit(o Options, entrypoint []string) (string, error) {
 	}
 	s := o.kubeletSpec()
 	s.Entrypoint = entrypoint
-	x := &executor{stdout: io.Discard, stderr: io.Discard, containerdOpts: o.Containerd, run: o.Command}
+	// No containerd address: the unit must not depend on the building host's containerd, so ctr
+	// gets the image's normalized name, as the node's import stores it.
+	x := &executor{stdout: io.Discard, stderr: io.Discard, run: o.Command}
 	return rt.(*systemdRuntime).unit(context.Background(), x, SystemdSpec(s))
 }
