@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -288,12 +289,47 @@ umount -R "$r/dev"; umount "$r/proc"
 			}
 		})
 	}
-	// nft, and ckubelet's modprobe, which runs against the image's libc and, on a host whose
-	// modules are not mounted into the container, says so (the VM test loads real modules).
+	// ckubelet's nft over Debian's libnftables, as knftables drives it, in a fresh network
+	// namespace; and ckubelet's modprobe, which runs against the image's libc and, on a host
+	// whose modules are not mounted into the container, says so (the VM test loads real modules).
 	root := extract(t, imageFor(t, &res.Images[0], "linux/amd64"))
-	if out, err := exec.Command("chroot", root, "/usr/sbin/nft", "--version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "nftables v") {
-		t.Errorf("nft --version: %v: %s", err, out)
-	}
+	t.Run("nft", func(t *testing.T) {
+		script := `set -e
+r="$1"
+nft() { chroot "$r" /usr/sbin/nft "$@"; }
+nft --version
+nft --check -f - <<EOF
+add table ip ckubelet { comment "test" ; }
+EOF
+nft -f - <<EOF
+add table ip ckubelet { comment "test" ; }
+add chain ip ckubelet input { type filter hook input priority 0 ; }
+add rule ip ckubelet input tcp dport 10250 counter accept
+EOF
+nft --json --terse list table ip ckubelet
+nft list table ip ckubelet
+if nft --check add rule ip ckubelet nosuch accept 2>&1; then echo "check passed a missing chain"; exit 1; fi
+`
+		out, err := exec.Command("unshare", "--net", "sh", "-c", script, "sh", root).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`(?m)^nftables v1\.\d+\.\d+ `),
+			regexp.MustCompile(`"metainfo":`),
+			regexp.MustCompile(`"chain": \{"family": "ip", "table": "ckubelet", "name": "input"`),
+			regexp.MustCompile(`tcp dport 10250 counter packets 0 bytes 0 accept`),
+			regexp.MustCompile(`(?s)Error: Could not process rule.*ckubelet nosuch`),
+		} {
+			if !want.Match(out) {
+				t.Errorf("nft output does not match %s:\n%s", want, out)
+			}
+		}
+		// Debian's nft would have brought libedit and its dependencies.
+		if libs, _ := filepath.Glob(filepath.Join(root, "usr/lib/*/libedit.so*")); len(libs) > 0 {
+			t.Errorf("the image ships %v", libs)
+		}
+	})
 	out, err := exec.Command("chroot", root, "/usr/sbin/modprobe", "-va", "ip_vs").CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "mount the host's /lib/modules") {
 		t.Errorf("modprobe -va ip_vs without the host's modules: %v: %s", err, out)

@@ -125,11 +125,16 @@ func (b *builder) packages(ctx context.Context, p catalog.Platform) (*archPackag
 	return ap, nil
 }
 
-// programs are ckubelet's own C programs (internal/wrappers) by the image path userland specs
-// name them at.
-var programs = map[string]cbuild.Program{
-	rootfs.IptablesWrapper: wrappers.IptablesWrapper(),
-	rootfs.Modprobe:        wrappers.Modprobe(),
+// programs make ckubelet's own C programs (internal/wrappers) by the image path userland specs
+// name them at, for a platform's resolved Debian packages.
+var programs = map[string]func(pkgs []debian.Package) (cbuild.Program, error){
+	rootfs.IptablesWrapper: func([]debian.Package) (cbuild.Program, error) { return wrappers.IptablesWrapper(), nil },
+	rootfs.Modprobe:        func([]debian.Package) (cbuild.Program, error) { return wrappers.Modprobe(), nil },
+	// nft reports the release of the libnftables beside it.
+	rootfs.Nft: func(pkgs []debian.Package) (cbuild.Program, error) {
+		v, err := debian.UpstreamVersion(pkgs, "libnftables1")
+		return wrappers.Nft(v), err
+	},
 }
 
 // debianUserlands cuts userlands out of the build's verified Debian packages.
@@ -145,9 +150,13 @@ func (b debianUserlands) userland(ctx context.Context, p catalog.Platform, name 
 	spec.Extra = map[string]string{}
 	var progs []sbom.Program
 	for _, path := range spec.Programs {
-		prog, ok := programs[path]
+		makeProg, ok := programs[path]
 		if !ok {
 			return nil, fmt.Errorf("%s userland: no program of ckubelet's at %s", name, path)
+		}
+		prog, err := makeProg(ap.resolved)
+		if err != nil {
+			return nil, fmt.Errorf("%s userland for %s: %w", name, p, err)
 		}
 		bin, err := step(b.builder, fmt.Sprintf("compile %s %s", prog.Name, p), func() (string, string, error) {
 			path, cached, err := cbuild.Build(ctx, b.opts.CacheDir, p, prog)

@@ -169,3 +169,18 @@ func packageFromStanza(para paragraph) (*Package, error) {
 	}
 	return p, nil
 }
+
+// UpstreamVersion is the upstream part of the version of the package named name among pkgs
+// ("1.1.3" for 1.1.3-1): the release a program built against it reports.
+func UpstreamVersion(pkgs []Package, name string) (string, error) {
+	for _, p := range pkgs {
+		if p.Name == name {
+			v, err := version.Parse(p.Version)
+			if err != nil {
+				return "", fmt.Errorf("package %s: bad version %q: %v", name, p.Version, err)
+			}
+			return v.Version, nil
+		}
+	}
+	return "", fmt.Errorf("package %s was not resolved", name)
+}

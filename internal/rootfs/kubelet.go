@@ -7,6 +7,7 @@ import "fmt"
 const (
 	IptablesWrapper = "/usr/sbin/iptables-wrapper" // the iptables mode selector
 	Modprobe        = "/usr/sbin/modprobe"         // loads kernel modules (kube-proxy's ipvs mode)
+	Nft             = "/usr/sbin/nft"              // nft's command line over libnftables (kube-proxy's nftables mode)
 )
 
 // kubeletCommands are what kubelet runs on a node (kubernetes/mount-utils, pkg/volume,

@@ -13,14 +13,16 @@ var iptablesCommands = []string{
 //   - iptables mode: iptables, ip6tables and their -save/-restore (pkg/util/iptables), both
 //     backends behind the mode selector, with the xtables extensions its rules use (statistic,
 //     comment, mark, conntrack, …);
-//   - nftables mode: nft (knftables runs the nft binary);
+//   - nftables mode: nft (knftables runs the nft binary) and the libnftables it loads;
 //   - ipvs mode: ipset (pkg/proxy/ipvs/ipset) and modprobe (ipvs cleanup runs `modprobe -va ip_vs`);
 //     IPVS itself is programmed over netlink.
 //
 // Not included: the conntrack tool, since kube-proxy clears conntrack entries over netlink
 // (pkg/proxy/conntrack) from 1.29 on, and CA certificates, since kube-proxy trusts only the
 // cluster CA from its kubeconfig. Not Debian's modprobe: kmod links libcrypto (6.5 MB) to print
-// module signatures; ckubelet's own Modprobe loads modules with what kube-proxy asks of it.
+// module signatures; ckubelet's own Modprobe loads modules with what kube-proxy asks of it. Not
+// Debian's nft either: its interactive mode links libedit, libtinfo, libbsd and libmd (0.19 MiB
+// compressed); ckubelet's own Nft runs commands through the same libnftables.
 func KubeProxyUserland(debArch string) Spec {
 	a, _ := archFor(debArch)
 	triplet := a.triplet
@@ -28,10 +30,11 @@ func KubeProxyUserland(debArch string) Spec {
 		Arch: debArch,
 		// Libraries come from the resolver following Depends.
 		Packages: []string{"iptables", "nftables", "ipset", "netbase", "base-files"},
-		Commands: append([]string{"/usr/sbin/nft", "/usr/sbin/ipset"}, iptablesCommands...),
-		Files:    commonFiles(triplet),
+		Commands: append([]string{"/usr/sbin/ipset"}, iptablesCommands...),
+		// Nft loads it with dlopen, so no DT_NEEDED brings it in.
+		Files:    append([]string{"/usr/lib/" + triplet + "/libnftables.so.1"}, commonFiles(triplet)...),
 		Symlinks: map[string]string{},
-		Programs: []string{IptablesWrapper, Modprobe},
+		Programs: []string{IptablesWrapper, Modprobe, Nft},
 	}
 	wrapIptables(&spec)
 	return spec
