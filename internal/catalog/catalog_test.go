@@ -180,18 +180,20 @@ func TestImageNames(t *testing.T) {
 
 func TestComponentVersions(t *testing.T) {
 	cri := []string{"v1.34.0", "v1.37.0", "v1.38.0-rc.0"}
-	for _, tc := range []struct{ k8s, want string }{
-		{"v1.37.2", "v1.37.0"},
-		{"v1.36.3", "v1.34.0"},
-		{"v1.34.4", "v1.34.0"},
-		{"v1.26.0", "v1.37.0"}, // nothing that old is served: the newest
-		{"v1.38.0-beta.0", "v1.37.0"},
+	for _, tc := range []struct{ k8s, want, warning string }{
+		{"v1.37.2", "v1.37.0", ""},
+		{"v1.36.3", "v1.34.0", ""},
+		{"v1.34.4", "v1.34.0", ""},
+		// Nothing that old is served: the newest, saying so.
+		{"v1.26.0", "v1.37.0", "crictl v1.37.0 for Kubernetes v1.26.0: the Go module proxy serves no cri-tools release of v1.26 or older (oldest: v1.34.0)"},
+		{"v1.38.0-beta.0", "v1.37.0", ""},
 	} {
-		if got, err := CRIToolsVersion(Version(tc.k8s), cri); err != nil || got != tc.want {
-			t.Errorf("CRIToolsVersion(%s) = %s, %v; want %s", tc.k8s, got, err, tc.want)
+		got, warning, err := CRIToolsVersion(Version(tc.k8s), cri)
+		if err != nil || got != tc.want || warning != tc.warning {
+			t.Errorf("CRIToolsVersion(%s) = %s, %q, %v; want %s, %q", tc.k8s, got, warning, err, tc.want, tc.warning)
 		}
 	}
-	if _, err := CRIToolsVersion("v1.37.2", nil); err == nil {
+	if _, _, err := CRIToolsVersion("v1.37.2", nil); err == nil {
 		t.Error("no versions: want an error")
 	}
 	if got, err := NewestRelease("cni", []string{"v1.9.1", "v1.10.0", "v1.11.0-rc.1", "v0.8.6"}); err != nil || got != "v1.10.0" {

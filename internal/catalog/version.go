@@ -115,8 +115,8 @@ func nearest(sorted []string, want string) []string {
 
 // CRIToolsVersion picks crictl's release for a Kubernetes version: cri-tools releases track
 // Kubernetes minors, so the newest release whose minor is not newer than Kubernetes', else the
-// newest release there is.
-func CRIToolsVersion(k8s Version, available []string) (string, error) {
+// newest release there is, with a warning that says so.
+func CRIToolsVersion(k8s Version, available []string) (version, warning string, err error) {
 	var releases []string
 	for _, v := range available {
 		if semver.IsValid(v) && semver.Prerelease(v) == "" && semver.Build(v) == "" {
@@ -124,16 +124,18 @@ func CRIToolsVersion(k8s Version, available []string) (string, error) {
 		}
 	}
 	if len(releases) == 0 {
-		return "", fmt.Errorf("no cri-tools release on the Go module proxy")
+		return "", "", fmt.Errorf("no cri-tools release on the Go module proxy")
 	}
 	semver.Sort(releases)
 	limit := semver.MajorMinor(string(k8s))
 	for i := len(releases) - 1; i >= 0; i-- {
 		if semver.Compare(semver.MajorMinor(releases[i]), limit) <= 0 {
-			return releases[i], nil
+			return releases[i], "", nil
 		}
 	}
-	return releases[len(releases)-1], nil
+	newest := releases[len(releases)-1]
+	return newest, fmt.Sprintf("crictl %s for Kubernetes %s: the Go module proxy serves no cri-tools release of %s or older (oldest: %s)",
+		newest, k8s, limit, releases[0]), nil
 }
 
 // NewestRelease is the newest non-prerelease version, for components that do not follow
