@@ -29,7 +29,7 @@ func KubeProxyUserland(debArch string) Spec {
 	spec := Spec{
 		Arch: debArch,
 		// Libraries come from the resolver following Depends.
-		Packages: []string{"iptables", "nftables", "ipset", "netbase", "base-files"},
+		Packages: []string{"iptables", "libnftables1", "ipset", "netbase", "base-files"},
 		Commands: append([]string{"/usr/sbin/ipset"}, iptablesCommands...),
 		// Nft loads it with dlopen, so no DT_NEEDED brings it in.
 		Files:    append([]string{"/usr/lib/" + triplet + "/libnftables.so.1"}, commonFiles(triplet)...),
