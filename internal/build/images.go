@@ -73,11 +73,11 @@ func (b *builder) prepareVersion(ctx context.Context, version catalog.Version) (
 	s := b.opts.Selection
 	if slices.ContainsFunc(s.Flavors, func(f catalog.Flavor) bool { return f.Kubeadm }) {
 		if v.criTools, err = v.prepareComponent(ctx, gobuild.CRIToolsModule, func(available []string) (string, error) {
-			v, warning, err := catalog.CRIToolsVersion(version, available)
+			crictl, warning, err := catalog.CRIToolsVersion(version, available)
 			if warning != "" {
 				b.warnings = append(b.warnings, warning)
 			}
-			return v, err
+			return crictl, err
 		}, b.gocmd.PrepareCRITools); err != nil {
 			return nil, err
 		}

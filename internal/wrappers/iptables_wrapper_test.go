@@ -1,47 +1,25 @@
 package wrappers
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ckubelet/ckubelet/internal/catalog"
-	"github.com/ckubelet/ckubelet/internal/cbuild"
-	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 var wrappedNames = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
 
-// wrapperBinary compiles the selector for this host, with a save timeout of 300 ms so the
-// timeout cases run quickly.
+// wrapperBinary compiles the selector for this host, with a save timeout of 2 s: short enough
+// for the hang cases, long enough for a fake save on a loaded machine (300 ms failed under load).
 func wrapperBinary(t *testing.T) string {
 	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("a linux program")
-	}
-	p, err := catalog.ParsePlatform("linux/" + runtime.GOARCH)
-	if err != nil {
-		t.Skip(err)
-	}
 	prog := IptablesWrapper()
-	// Short enough for the hang cases, long enough for a fake save on a loaded machine (300 ms
-	// failed under load).
 	prog.Flags = append(prog.Flags, "-DSAVE_TIMEOUT_MS=2000")
-	bin, _, err := cbuild.Build(context.Background(), t.TempDir(), p, prog)
-	if err != nil {
-		if strings.Contains(err.Error(), "run hack/setup.sh") {
-			testenv.Missing(t, "%v", err)
-		}
-		t.Fatal(err)
-	}
-	return bin
+	return hostBinary(t, prog)
 }
 
 // image lays out dir as the image does: the wrapper and the links to it.
@@ -58,13 +36,6 @@ func image(t *testing.T, bin, dir string) {
 func script(t *testing.T, path, body string) {
 	t.Helper()
 	must(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 const (

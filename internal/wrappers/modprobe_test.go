@@ -1,27 +1,17 @@
 package wrappers
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/ckubelet/ckubelet/internal/catalog"
-	"github.com/ckubelet/ckubelet/internal/cbuild"
-	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
 // TestModprobe runs modprobe against a module tree laid out as a kernel's, built with its root
 // moved there and loading recorded instead of done (FAKE_LOAD): this machine's kernel loads no
 // modules. The VM test loads real ones.
 func TestModprobe(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("a linux program")
-	}
 	root := t.TempDir()
 	var u syscall.Utsname
 	if err := syscall.Uname(&u); err != nil {
@@ -52,26 +42,10 @@ func TestModprobe(t *testing.T) {
 	}
 	must(t, os.MkdirAll(filepath.Join(root, "sys", "module"), 0o755))
 
-	p, _ := catalog.ParsePlatform("linux/" + runtime.GOARCH)
 	prog := Modprobe()
 	prog.Flags = append(prog.Flags, "-DFAKE_LOAD", `-DROOT="`+root+`"`)
-	bin, _, err := cbuild.Build(context.Background(), t.TempDir(), p, prog)
-	if err != nil {
-		if strings.Contains(err.Error(), "run hack/setup.sh") {
-			testenv.Missing(t, "%v", err)
-		}
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, int) {
-		out, err := exec.Command(bin, args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
+	bin := hostBinary(t, prog)
+	run := func(args ...string) (string, int) { return runExit(t, bin, args...) }
 	for _, tc := range []struct {
 		args []string
 		out  string

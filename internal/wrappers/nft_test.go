@@ -1,16 +1,12 @@
 package wrappers
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/ckubelet/ckubelet/internal/catalog"
-	"github.com/ckubelet/ckubelet/internal/cbuild"
 	"github.com/ckubelet/ckubelet/internal/testenv"
 )
 
@@ -44,9 +40,6 @@ int nft_run_cmd_from_filename(struct nft_ctx *c, const char *f) { return run(c, 
 
 // TestNft checks that the frontend maps nft's command line onto libnftables as Debian's nft does.
 func TestNft(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("a linux program")
-	}
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "libnftables-fake.so")
 	must(t, os.WriteFile(filepath.Join(dir, "fake.c"), []byte(fakeLibnftables), 0o644))
@@ -56,16 +49,9 @@ func TestNft(t *testing.T) {
 		}
 		t.Fatalf("building the fake library: %v\n%s", err, out)
 	}
-	p, _ := catalog.ParsePlatform("linux/" + runtime.GOARCH)
 	prog := Nft("1.1.3")
 	prog.Flags = append(prog.Flags, `-DLIBNFTABLES="`+lib+`"`)
-	bin, _, err := cbuild.Build(context.Background(), t.TempDir(), p, prog)
-	if err != nil {
-		if strings.Contains(err.Error(), "run hack/setup.sh") {
-			testenv.Missing(t, "%v", err)
-		}
-		t.Fatal(err)
-	}
+	bin := hostBinary(t, prog)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -91,14 +77,8 @@ func TestNft(t *testing.T) {
 		{"interactive", []string{"-i"}, "nft: -i/--interactive is not supported by this image's nft (ckubelet's, over libnftables): pass commands as arguments or with -f\n", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := exec.Command(bin, tc.args...).CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if string(out) != tc.out || code != tc.code {
+			out, code := runExit(t, bin, tc.args...)
+			if out != tc.out || code != tc.code {
 				t.Errorf("nft %q:\n%s(exit %d)\nwant:\n%s(exit %d)", tc.args, out, code, tc.out, tc.code)
 			}
 		})
